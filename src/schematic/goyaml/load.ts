@@ -111,7 +111,8 @@ class Converter {
       const scalar = src as Scalar;
       const node = base('scalar', scalar.range?.[0] ?? fallbackOffset, scalar.tag);
       node.style = STYLE[scalar.type ?? 'PLAIN'] ?? 'plain';
-      node.value = scalar.value === null || scalar.value === undefined ? '' : String(scalar.value);
+      // The failsafe schema keeps text, except that `yaml` still decodes !!binary: keep its source.
+      node.value = typeof scalar.value === 'string' ? scalar.value : (scalar.source ?? '');
       if (node.style === 'double' && scalar.range && SURROGATE_ESCAPE.test(this.source.slice(scalar.range[0], scalar.range[1]))) {
         throw new YamlSyntaxError(
           `yaml: line ${node.line}: found invalid Unicode character escape code (write the character itself, or \\U0001F600-style escapes)`,

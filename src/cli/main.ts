@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// The image-factory command: `serve` runs the service, `schematic id` prints
+// a schematic's ID offline.
+
+import { readFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, DEFAULTS, loadConfig } from '../config.js';
+import { InvalidSchematicError, parseSchematic } from '../schematic/index.js';
+import { startServer } from '../server.js';
+import { VERSION } from '../version.js';
+
+async function readInput(file: string | undefined): Promise<Buffer> {
+  if (file === undefined || file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  return readFile(file);
+}
+
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+const program = new Command('image-factory').version(VERSION).description('Image Factory for Talos Linux');
+
+program
+  .command('serve')
+  .description('run the HTTP service')
+  .option('--listen <host:port>', `address to listen on (env IF_LISTEN, default ${DEFAULTS.listen})`)
+  .option('--data-dir <dir>', `where schematics and assets are kept (env IF_DATA_DIR, default ${DEFAULTS.dataDir})`)
+  .option('--log-level <level>', `fatal|error|warn|info|debug|trace|silent (env IF_LOG_LEVEL, default ${DEFAULTS.logLevel})`)
+  .option('--allowed-origins <list>', 'comma-separated CORS origins (env IF_ALLOWED_ORIGINS, default *)', (v) =>
+    v.split(',').map((s) => s.trim()),
+  )
+  .option('--schematic-cache-capacity <n>', 'schematics kept in memory (env IF_SCHEMATIC_CACHE_CAPACITY, default 100000)', positiveInt)
+  .action(async (opts: { listen?: string; dataDir?: string; logLevel?: string; allowedOrigins?: string[]; schematicCacheCapacity?: number }) => {
+    const config = loadConfig({
+      listen: opts.listen,
+      dataDir: opts.dataDir,
+      logLevel: opts.logLevel as never,
+      allowedOrigins: opts.allowedOrigins,
+      schematicCacheCapacity: opts.schematicCacheCapacity,
+    });
+    const running = await startServer(config);
+    const stop = (): void => {
+      void running.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+const schematic = program.command('schematic').description('work with schematics offline');
+schematic
+  .command('id')
+  .argument('[file]', 'schematic YAML or JSON; - or nothing reads standard input')
+  .description('print the ID the factory gives this schematic')
+  .action(async (file: string | undefined) => {
+    const parsed = parseSchematic(await readInput(file));
+    process.stdout.write(`${parsed.id}\n`);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof InvalidSchematicError || e instanceof ConfigError) {
+    process.stderr.write(`image-factory: ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`image-factory: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,31 @@
+// The express application: middleware, then one module per route group.
+
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { SchematicService } from '../schematic/index.js';
+import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
+import { healthRoutes } from './routes/health.js';
+import { schematicRoutes } from './routes/schematics.js';
+import { notFound } from './routing.js';
+
+export interface AppDeps {
+  logger: Logger;
+  schematics: SchematicService;
+  allowedOrigins: readonly string[];
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('strict routing', true);
+  app.set('case sensitive routing', true);
+  app.use(requestLogging(deps.logger));
+  app.use(serverHeader);
+  app.use(cors(deps.allowedOrigins));
+  healthRoutes(app);
+  schematicRoutes(app, deps.schematics);
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,45 @@
+// POST /schematics and GET /schematics/:id, with upstream's status codes and bodies.
+
+import express, { type Express } from 'express';
+import { InvalidSchematicError, type SchematicService } from '../../schematic/index.js';
+import { goJson } from '../go-json.js';
+import { route, sendError } from '../routing.js';
+
+/** Upstream reads bodies without a limit; we cap them. */
+export const MAX_SCHEMATIC_BYTES = 1024 * 1024;
+
+export function schematicRoutes(app: Express, schematics: SchematicService): void {
+  const body = express.raw({ type: () => true, limit: MAX_SCHEMATIC_BYTES });
+
+  route(app, '/schematics', {
+    POST: [
+      body,
+      async (req, res, next) => {
+        try {
+          const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+          const created = await schematics.create(raw);
+          res
+            .status(201)
+            .setHeader('Content-Type', 'application/json')
+            .send(goJson({ id: created.id, schematic: created.canonical }));
+        } catch (e) {
+          if (e instanceof InvalidSchematicError) return sendError(res, 400, e.message);
+          next(e);
+        }
+      },
+    ],
+  });
+
+  route(app, '/schematics/:id', {
+    GET: async (req, res, next) => {
+      try {
+        const canonical = await schematics.get(String(req.params.id));
+        if (canonical === undefined) return sendError(res, 404, 'schematic not found');
+        res.status(200).setHeader('Content-Type', 'application/yaml');
+        res.send(canonical);
+      } catch (e) {
+        next(e);
+      }
+    },
+  });
+}

@@ -1,0 +1,36 @@
+// Route registration with the router semantics upstream's httprouter has:
+// a known path with the wrong method gets 405 and an Allow header, a plain
+// OPTIONS request gets 200 and Allow, anything else unknown gets Go's 404.
+
+import type { Express, RequestHandler } from 'express';
+
+export type Method = 'GET' | 'HEAD' | 'POST';
+
+export function route(app: Express, path: string, handlers: Partial<Record<Method, RequestHandler | RequestHandler[]>>): void {
+  const allow = [...Object.keys(handlers), 'OPTIONS'].sort().join(', ');
+  app.all(path, (req, res, next) => {
+    if (req.method in handlers) return next();
+    res.setHeader('Allow', allow);
+    if (req.method === 'OPTIONS') return void res.status(200).end();
+    res.status(405).type('text/plain; charset=utf-8').send('Method Not Allowed\n');
+  });
+  for (const [method, handler] of Object.entries(handlers) as Array<[Method, RequestHandler | RequestHandler[]]>) {
+    const chain = [handler].flat();
+    if (method === 'GET') app.get(path, ...chain);
+    else if (method === 'HEAD') app.head(path, ...chain);
+    else app.post(path, ...chain);
+  }
+}
+
+export const notFound: RequestHandler = (_req, res) => {
+  res.status(404).type('text/plain; charset=utf-8').send('404 page not found\n');
+};
+
+/** Sends a plain-text error the way Go's http.Error does. */
+export function sendError(res: Parameters<RequestHandler>[1], status: number, message: string): void {
+  res
+    .status(status)
+    .setHeader('X-Content-Type-Options', 'nosniff')
+    .type('text/plain; charset=utf-8')
+    .send(`${message}\n`);
+}
