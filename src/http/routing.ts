@@ -34,3 +34,11 @@ export function sendError(res: Parameters<RequestHandler>[1], status: number, me
     .type('text/plain; charset=utf-8')
     .send(`${message}\n`);
 }
+
+/** Sends `text` with exactly this Content-Type (express's send would append a charset). */
+export function sendText(res: Parameters<RequestHandler>[1], status: number, contentType: string, text: string): void {
+  const body = Buffer.from(text, 'utf8');
+  res.status(status).setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}

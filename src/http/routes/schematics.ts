@@ -3,7 +3,7 @@
 import express, { type Express } from 'express';
 import { InvalidSchematicError, type SchematicService } from '../../schematic/index.js';
 import { goJson } from '../go-json.js';
-import { route, sendError } from '../routing.js';
+import { route, sendError, sendText } from '../routing.js';
 
 /** Upstream reads bodies without a limit; we cap them. */
 export const MAX_SCHEMATIC_BYTES = 1024 * 1024;
@@ -18,10 +18,7 @@ export function schematicRoutes(app: Express, schematics: SchematicService): voi
         try {
           const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
           const created = await schematics.create(raw);
-          res
-            .status(201)
-            .setHeader('Content-Type', 'application/json')
-            .send(goJson({ id: created.id, schematic: created.canonical }));
+          sendText(res, 201, 'application/json', goJson({ id: created.id, schematic: created.canonical }));
         } catch (e) {
           if (e instanceof InvalidSchematicError) return sendError(res, 400, e.message);
           next(e);
@@ -35,8 +32,7 @@ export function schematicRoutes(app: Express, schematics: SchematicService): voi
       try {
         const canonical = await schematics.get(String(req.params.id));
         if (canonical === undefined) return sendError(res, 404, 'schematic not found');
-        res.status(200).setHeader('Content-Type', 'application/yaml');
-        res.send(canonical);
+        sendText(res, 200, 'application/yaml', canonical);
       } catch (e) {
         next(e);
       }

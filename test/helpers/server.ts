@@ -1,0 +1,50 @@
+// Starts the real service the way a user does (the CLI, as a child process)
+// on a free loopback port with its own data directory.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServiceProcess {
+  url: string;
+  dataDir: string;
+  child: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export async function startService(dataDir = mkdtempSync(join(tmpdir(), 'if-test-'))): Promise<ServiceProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info' } },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`service did not start:\n${out}`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (out.length > 100_000) return; // keep draining the pipe, stop keeping the text
+      out += chunk.toString();
+      const m = /"address":"([^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`http://${m[1]}`);
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`service exited with ${code}:\n${out}`)));
+  });
+  return {
+    url,
+    dataDir,
+    child,
+    stop: (signal = 'SIGTERM') =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
+  };
+}
