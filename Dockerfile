@@ -1,0 +1,21 @@
+# Build and run the Image Factory service.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY workers ./workers
+RUN npm run build && npm prune --omit=dev
+
+FROM node:22-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production IF_LISTEN=0.0.0.0:8080 IF_DATA_DIR=/data
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+VOLUME /data
+EXPOSE 8080
+USER node
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["serve"]
