@@ -155,7 +155,7 @@ class Constructor {
       if (index < 0) return this.fail(n, `${text} does not belong to ${t.name.split('.').pop()} values`, out);
       return { good: true, value: index };
     }
-    if (t.kind === 'any' && ![TAG.merge].includes(tag as typeof TAG.merge)) {
+    if (t.kind === 'any' && tag !== TAG.merge) {
       // Every known constructor hands an interface{} the resolved value; so does the unknown-tag fallback.
       return { good: true, value: resolved };
     }

@@ -204,16 +204,14 @@ class Writer {
   }
 
   /** Empty collections are written in flow style: `{}` and `[]`. */
-  private emptyFlow(open: string, close: string, ctx: Context): void {
+  private emptyFlow(open: string, close: string): void {
     this.writeIndicator(open, true, true, false);
-    this.increaseIndent(true, ctx);
-    this.popIndent();
     this.writeIndicator(close, false, false, false);
   }
 
   private sequence(items: OutNode[], ctx: Context): void {
     if (items.length === 0) {
-      this.emptyFlow('[', ']', ctx);
+      this.emptyFlow('[', ']');
       return;
     }
     this.increaseIndent(false, ctx);
@@ -227,7 +225,7 @@ class Writer {
 
   private mapping(pairs: Array<[OutNode, OutNode]>, ctx: Context): void {
     if (pairs.length === 0) {
-      this.emptyFlow('{', '}', ctx);
+      this.emptyFlow('{', '}');
       return;
     }
     this.increaseIndent(false, ctx);

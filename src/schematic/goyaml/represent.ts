@@ -22,7 +22,7 @@ function shouldUseLiteral(s: string): boolean {
 /** A Go string: plain unless it would read back as something else. */
 export function stringNode(s: string): OutNode {
   if (s.includes('\n')) return { kind: 'scalar', value: s, style: shouldUseLiteral(s) ? 'literal' : 'double' };
-  if (OLD_BOOLS.has(s) || s === '<<' || (BASE60_FLOAT.test(s) && s.includes(':'))) {
+  if (OLD_BOOLS.has(s) || s === '<<' || BASE60_FLOAT.test(s)) {
     return { kind: 'scalar', value: s, style: 'single' };
   }
   return { kind: 'scalar', value: s, style: resolve('', s).tag === TAG.str ? 'plain' : 'double' };
