@@ -19,7 +19,7 @@ export function requestLogging(logger: Logger): RequestHandler {
       res.setHeader('X-Request-ID', id);
       return id;
     },
-    customAttributeKeys: { reqId: 'requestId' },
+    customProps: (req) => ({ requestId: req.id }),
     serializers: {
       req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

@@ -10,6 +10,8 @@ export interface ServiceProcess {
   url: string;
   dataDir: string;
   child: ChildProcess;
+  /** What the service has logged so far (the first MiB). */
+  logs(): string;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -21,11 +23,11 @@ export async function startService(dataDir = mkdtempSync(join(tmpdir(), 'if-test
     ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info' } },
   );
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`service did not start:\n${out}`)), 30_000);
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (out.length > 100_000) return; // keep draining the pipe, stop keeping the text
+      if (out.length > 1024 * 1024) return; // keep draining the pipe, stop keeping the text
       out += chunk.toString();
       const m = /"address":"([^"]+)"/.exec(out);
       if (m) {
@@ -40,6 +42,7 @@ export async function startService(dataDir = mkdtempSync(join(tmpdir(), 'if-test
     url,
     dataDir,
     child,
+    logs: () => out,
     stop: (signal = 'SIGTERM') =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

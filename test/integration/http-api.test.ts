@@ -96,9 +96,12 @@ describe('router behaviour', () => {
     expect(await missing.text()).toBe('404 page not found\n');
   });
 
-  it('echoes X-Request-ID or makes one', async () => {
+  it('echoes X-Request-ID or makes one, and logs it as JSON', async () => {
     const given = await fetch(`${svc.url}/healthz`, { headers: { 'X-Request-ID': 'abc-123' } });
     expect(given.headers.get('x-request-id')).toBe('abc-123');
+    await new Promise((r) => setTimeout(r, 200));
+    const line = svc.logs().split('\n').find((l) => l.includes('"requestId":"abc-123"'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ requestId: 'abc-123', req: { method: 'GET', url: '/healthz' }, res: { statusCode: 200 } });
     const made = await fetch(`${svc.url}/healthz`);
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
