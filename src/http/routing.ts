@@ -12,7 +12,7 @@ export function route(app: Express, path: string, handlers: Partial<Record<Metho
     if (req.method in handlers) return next();
     res.setHeader('Allow', allow);
     if (req.method === 'OPTIONS') return void res.status(200).end();
-    res.status(405).type('text/plain; charset=utf-8').send('Method Not Allowed\n');
+    sendError(res, 405, 'Method Not Allowed');
   });
   for (const [method, handler] of Object.entries(handlers) as Array<[Method, RequestHandler | RequestHandler[]]>) {
     const chain = [handler].flat();
@@ -22,17 +22,12 @@ export function route(app: Express, path: string, handlers: Partial<Record<Metho
   }
 }
 
-export const notFound: RequestHandler = (_req, res) => {
-  res.status(404).type('text/plain; charset=utf-8').send('404 page not found\n');
-};
+export const notFound: RequestHandler = (_req, res) => sendError(res, 404, '404 page not found');
 
-/** Sends a plain-text error the way Go's http.Error does. */
+/** Sends a plain-text error the way Go's http.Error does (http.NotFound and httprouter's 405 use it too). */
 export function sendError(res: Parameters<RequestHandler>[1], status: number, message: string): void {
-  res
-    .status(status)
-    .setHeader('X-Content-Type-Options', 'nosniff')
-    .type('text/plain; charset=utf-8')
-    .send(`${message}\n`);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  sendText(res, status, 'text/plain; charset=utf-8', `${message}\n`);
 }
 
 /** Sends `text` with exactly this Content-Type (express's send would append a charset). */
