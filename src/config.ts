@@ -3,10 +3,24 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { InvalidVersionError, parseVersionTolerant } from './talos/version.js';
 
 const listenAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT, for example 0.0.0.0:8080 or [::1]:8080');
+
+const talosVersion = z.string().refine(
+  (v) => {
+    try {
+      parseVersionTolerant(v);
+      return true;
+    } catch (e) {
+      if (e instanceof InvalidVersionError) return false;
+      throw e;
+    }
+  },
+  { message: 'must be a Talos version such as 1.2.0 or v1.9.3' },
+);
 
 export const configSchema = z.object({
   listen: listenAddress,
@@ -15,6 +29,18 @@ export const configSchema = z.object({
   allowedOrigins: z.array(z.string().min(1)).min(1),
   schematicCacheCapacity: z.number().int().positive(),
   schematicNegativeTtlSeconds: z.number().nonnegative(),
+  /** Registry the release images come from, and the host catalog refs are shown under. */
+  releaseRegistry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'must be a registry host, for example ghcr.io or 127.0.0.1:5000'),
+  /** Optional repository prefix in that registry (e.g. a pull-through cache project). */
+  releaseNamespace: z.string().regex(/^([a-z0-9._-]+(\/[a-z0-9._-]+)*)?$/, 'must be a repository path prefix such as mirror or ghcr/proxy'),
+  releaseInsecure: z.boolean(),
+  releaseUsername: z.string().optional(),
+  releasePassword: z.string().optional(),
+  /** Read the release from OCI layout directories under this path instead of a registry (air-gapped). */
+  releaseLayoutDir: z.string().min(1).optional(),
+  minTalosVersion: talosVersion,
+  brokenTalosVersions: z.array(talosVersion),
+  versionRecheckSeconds: z.number().positive(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -26,26 +52,48 @@ export const DEFAULTS: Config = {
   allowedOrigins: ['*'],
   schematicCacheCapacity: 100_000,
   schematicNegativeTtlSeconds: 30,
+  releaseRegistry: 'ghcr.io',
+  releaseNamespace: '',
+  releaseInsecure: false,
+  minTalosVersion: '1.2.0',
+  brokenTalosVersions: [],
+  versionRecheckSeconds: 900,
 };
 
-/** Environment variables and the settings they set. */
-export const ENVIRONMENT: Record<string, keyof Config> = {
-  IF_LISTEN: 'listen',
-  IF_DATA_DIR: 'dataDir',
-  IF_LOG_LEVEL: 'logLevel',
-  IF_ALLOWED_ORIGINS: 'allowedOrigins',
-  IF_SCHEMATIC_CACHE_CAPACITY: 'schematicCacheCapacity',
-  IF_SCHEMATIC_NEGATIVE_TTL: 'schematicNegativeTtlSeconds',
+type Parser = (raw: string) => unknown;
+const text: Parser = (raw) => raw;
+const list: Parser = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+const number: Parser = (raw) => Number(raw);
+const boolean: Parser = (raw) => (/^(1|true|yes)$/i.test(raw) ? true : /^(0|false|no)$/i.test(raw) ? false : raw);
+
+/** Environment variables, the settings they set and how their text is read. */
+export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> = {
+  IF_LISTEN: { key: 'listen', parse: text },
+  IF_DATA_DIR: { key: 'dataDir', parse: text },
+  IF_LOG_LEVEL: { key: 'logLevel', parse: text },
+  IF_ALLOWED_ORIGINS: { key: 'allowedOrigins', parse: list },
+  IF_SCHEMATIC_CACHE_CAPACITY: { key: 'schematicCacheCapacity', parse: number },
+  IF_SCHEMATIC_NEGATIVE_TTL: { key: 'schematicNegativeTtlSeconds', parse: number },
+  IF_RELEASE_REGISTRY: { key: 'releaseRegistry', parse: text },
+  IF_RELEASE_NAMESPACE: { key: 'releaseNamespace', parse: text },
+  IF_RELEASE_INSECURE: { key: 'releaseInsecure', parse: boolean },
+  IF_RELEASE_USERNAME: { key: 'releaseUsername', parse: text },
+  IF_RELEASE_PASSWORD: { key: 'releasePassword', parse: text },
+  IF_RELEASE_LAYOUT_DIR: { key: 'releaseLayoutDir', parse: text },
+  IF_MIN_TALOS_VERSION: { key: 'minTalosVersion', parse: text },
+  IF_BROKEN_TALOS_VERSIONS: { key: 'brokenTalosVersions', parse: list },
+  IF_VERSION_RECHECK_SECONDS: { key: 'versionRecheckSeconds', parse: number },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {
   const out: Partial<Record<keyof Config, unknown>> = {};
-  for (const [name, key] of Object.entries(ENVIRONMENT)) {
+  for (const [name, { key, parse }] of Object.entries(ENVIRONMENT)) {
     const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    if (key === 'allowedOrigins') out[key] = raw.split(',').map((s) => s.trim());
-    else if (key === 'schematicCacheCapacity' || key === 'schematicNegativeTtlSeconds') out[key] = Number(raw);
-    else out[key] = raw;
+    if (raw !== undefined && raw !== '') out[key] = parse(raw);
   }
   return out;
 }
@@ -56,14 +104,22 @@ export function loadConfig(flags: Partial<Config>, env: NodeJS.ProcessEnv = proc
   const merged = { ...DEFAULTS, ...fromEnvironment(env), ...stripUndefined(flags) };
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const names = Object.fromEntries(Object.entries(ENVIRONMENT).map(([env, key]) => [key, env]));
+    const names = Object.fromEntries(Object.entries(ENVIRONMENT).map(([env, { key }]) => [key, env]));
     const problems = parsed.error.issues.map((i) => {
       const key = String(i.path[0]);
       return `${key} (${names[key] ?? key}): ${i.message}`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) };
+  const config = parsed.data;
+  if ((config.releaseUsername === undefined) !== (config.releasePassword === undefined)) {
+    throw new ConfigError('invalid configuration: set both IF_RELEASE_USERNAME and IF_RELEASE_PASSWORD, or neither');
+  }
+  return {
+    ...config,
+    dataDir: resolve(config.dataDir),
+    ...(config.releaseLayoutDir !== undefined && { releaseLayoutDir: resolve(config.releaseLayoutDir) }),
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

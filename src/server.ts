@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { type Config, splitListen } from './config.js';
 import { createApp } from './http/app.js';
+import { RegistryClient } from './oci/registry/client.js';
+import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
+import { ReleaseService } from './release/release.js';
 import { CachedSchematicStore, FsSchematicStore, SchematicService } from './schematic/index.js';
+import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
 
 export interface RunningServer {
@@ -20,10 +24,20 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     capacity: config.schematicCacheCapacity,
     negativeTtlMs: config.schematicNegativeTtlSeconds * 1000,
   });
+  const releases = new ReleaseService({
+    backend: releaseBackend(config),
+    dataDir: config.dataDir,
+    minimumVersion: parseVersionTolerant(config.minTalosVersion),
+    brokenVersions: config.brokenTalosVersions.map((v) => parseVersionTolerant(v)),
+    recheckIntervalMs: config.versionRecheckSeconds * 1000,
+    logger,
+  });
   const app = createApp({
     logger,
     schematics: new SchematicService(store),
     allowedOrigins: config.allowedOrigins,
+    releases,
+    releaseRegistryName: config.releaseRegistry,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {
@@ -34,7 +48,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     typeof bound === 'object' && bound
       ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
       : config.listen;
-  logger.info({ address, dataDir: config.dataDir, version: VERSION }, 'image factory listening');
+  logger.info({ address, dataDir: config.dataDir, release: releases.description, version: VERSION }, 'image factory listening');
   return {
     server,
     address,
@@ -44,4 +58,18 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         server.closeAllConnections();
       }),
   };
+}
+
+function releaseBackend(config: Config): ReleaseBackend {
+  if (config.releaseLayoutDir !== undefined) return new LayoutReleaseBackend(config.releaseLayoutDir, config.releaseNamespace);
+  const client = new RegistryClient({
+    registry: config.releaseRegistry,
+    insecure: config.releaseInsecure,
+    userAgent: `image-factory/${VERSION}`,
+    ...(config.releaseUsername !== undefined &&
+      config.releasePassword !== undefined && {
+        credentials: { username: config.releaseUsername, password: config.releasePassword },
+      }),
+  });
+  return new RegistryReleaseBackend(client, config.releaseNamespace);
 }

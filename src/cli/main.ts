@@ -24,6 +24,20 @@ const positiveInt = (v: string): number => {
   return n;
 };
 
+interface ServeOptions {
+  listen?: string;
+  dataDir?: string;
+  logLevel?: string;
+  allowedOrigins?: string[];
+  schematicCacheCapacity?: number;
+  releaseRegistry?: string;
+  releaseNamespace?: string;
+  releaseInsecure?: boolean;
+  releaseLayoutDir?: string;
+  minTalosVersion?: string;
+  brokenTalosVersions?: string[];
+}
+
 const program = new Command('image-factory').version(VERSION).description('Image Factory for Talos Linux');
 
 program
@@ -36,13 +50,27 @@ program
     v.split(',').map((s) => s.trim()),
   )
   .option('--schematic-cache-capacity <n>', 'schematics kept in memory (env IF_SCHEMATIC_CACHE_CAPACITY, default 100000)', positiveInt)
-  .action(async (opts: { listen?: string; dataDir?: string; logLevel?: string; allowedOrigins?: string[]; schematicCacheCapacity?: number }) => {
+  .option('--release-registry <host>', `registry of the Talos release images (env IF_RELEASE_REGISTRY, default ${DEFAULTS.releaseRegistry})`)
+  .option('--release-namespace <path>', 'repository prefix in that registry (env IF_RELEASE_NAMESPACE)')
+  .option('--release-insecure', 'talk plain HTTP to the release registry (env IF_RELEASE_INSECURE)')
+  .option('--release-layout-dir <dir>', 'read the release from OCI layout directories instead of a registry (env IF_RELEASE_LAYOUT_DIR)')
+  .option('--min-talos-version <version>', `oldest Talos version offered (env IF_MIN_TALOS_VERSION, default ${DEFAULTS.minTalosVersion})`)
+  .option('--broken-talos-versions <list>', 'comma-separated Talos versions never offered (env IF_BROKEN_TALOS_VERSIONS)', (v) =>
+    v.split(',').map((s) => s.trim()),
+  )
+  .action(async (opts: ServeOptions) => {
     const config = loadConfig({
       listen: opts.listen,
       dataDir: opts.dataDir,
       logLevel: opts.logLevel as never,
       allowedOrigins: opts.allowedOrigins,
       schematicCacheCapacity: opts.schematicCacheCapacity,
+      releaseRegistry: opts.releaseRegistry,
+      releaseNamespace: opts.releaseNamespace,
+      releaseInsecure: opts.releaseInsecure,
+      releaseLayoutDir: opts.releaseLayoutDir,
+      minTalosVersion: opts.minTalosVersion,
+      brokenTalosVersions: opts.brokenTalosVersions,
     });
     const running = await startServer(config);
     const stop = (): void => {

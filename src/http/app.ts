@@ -4,7 +4,9 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
 import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
+import type { ReleaseService } from '../release/release.js';
 import { healthRoutes } from './routes/health.js';
+import { releaseRoutes } from './routes/releases.js';
 import { schematicRoutes } from './routes/schematics.js';
 import { notFound } from './routing.js';
 
@@ -12,6 +14,9 @@ export interface AppDeps {
   logger: Logger;
   schematics: SchematicService;
   allowedOrigins: readonly string[];
+  releases: ReleaseService;
+  /** Registry host shown in catalog refs (the configured release registry). */
+  releaseRegistryName: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -25,6 +30,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);
   schematicRoutes(app, deps.schematics);
+  releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
   app.use(notFound);
   app.use(errorHandler);
   return app;

@@ -5,6 +5,9 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { OciError } from '../oci/errors.js';
+import { InvalidReleaseError, VersionNotAvailableError } from '../release/errors.js';
+import { InvalidVersionError } from '../talos/version.js';
 import { VERSION } from '../version.js';
 import { sendError } from './routing.js';
 
@@ -77,6 +80,14 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
   }
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     sendError(res, e.status, `invalid request: ${(err as Error).message}`);
+    return;
+  }
+  if (err instanceof VersionNotAvailableError) return sendError(res, 404, err.message);
+  if (err instanceof InvalidVersionError) return sendError(res, 400, `${err.message}: use a Talos version such as v1.12.0`);
+  if (err instanceof OciError || err instanceof InvalidReleaseError) {
+    // The release source failed us, not the client: say which and what, as a gateway would.
+    req.log.error({ err }, 'release source failed');
+    if (!res.headersSent) sendError(res, 502, `release source error: ${err.message}`);
     return;
   }
   req.log.error({ err }, 'request failed');

@@ -1,0 +1,11 @@
+// Errors of the release layer that callers turn into user-facing answers.
+
+/** The version is valid but not offered (upstream: 404 "version X is not available"). */
+export class VersionNotAvailableError extends Error {
+  override name = 'VersionNotAvailableError';
+}
+
+/** A release image is there but does not hold what a Talos release must hold. */
+export class InvalidReleaseError extends Error {
+  override name = 'InvalidReleaseError';
+}

@@ -1,0 +1,40 @@
+// Builds a directory once: concurrent callers in this process share one build,
+// other processes race safely (each builds into its own temporary sibling and
+// the first rename wins), and a directory that exists is always complete.
+
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+const inflight = new Map<string, Promise<string>>();
+
+export function materializeDirectory(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<string> {
+  const running = inflight.get(finalDir);
+  if (running) return running;
+  const task = buildOnce(finalDir, build).finally(() => inflight.delete(finalDir));
+  inflight.set(finalDir, task);
+  return task;
+}
+
+async function buildOnce(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<string> {
+  if (await isDirectory(finalDir)) return finalDir;
+  await mkdir(dirname(finalDir), { recursive: true });
+  const tmpDir = await mkdtemp(join(dirname(finalDir), `.${basename(finalDir)}.tmp-`));
+  try {
+    await build(tmpDir);
+    await rename(tmpDir, finalDir);
+  } catch (error) {
+    await rm(tmpDir, { recursive: true, force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    // Another process finished first: its directory is as good as ours.
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(finalDir))) return finalDir;
+    throw error;
+  }
+  return finalDir;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}

@@ -1,0 +1,203 @@
+// A Talos release's inputs, from whichever backend is configured: the versions
+// on offer, the extension and overlay catalogs, and the images builds need,
+// pulled once into the data directory and shared by every caller.
+
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import { copyImage, resolveImage } from '../oci/copy.js';
+import { digestHex } from '../oci/digest.js';
+import { isNotFound } from '../oci/errors.js';
+import { extractImage } from '../oci/flatten.js';
+import { readImageFiles } from '../oci/image-files.js';
+import { OciLayout } from '../oci/layout.js';
+import type { Platform } from '../oci/manifest.js';
+import { Quirks } from '../talos/quirks.js';
+import { type TalosVersion, versionString, versionTag } from '../talos/version.js';
+import type { ReleaseBackend } from './backend.js';
+import { type ExtensionRef, type OverlayRef, parseExtensionCatalog, parseOverlayCatalog } from './catalog.js';
+import { InvalidReleaseError, VersionNotAvailableError } from './errors.js';
+import { materializeDirectory } from './materialize.js';
+import { selectVersions } from './versions.js';
+
+export type Arch = 'amd64' | 'arm64';
+
+/** Repository paths of a release's images (upstream's defaults). */
+export interface ReleaseImageNames {
+  imager: string;
+  installerBase: string;
+  installer: string;
+  extensions: string;
+  overlays: string;
+}
+
+export const OFFICIAL_IMAGE_NAMES: ReleaseImageNames = {
+  imager: 'siderolabs/imager',
+  installerBase: 'siderolabs/installer-base',
+  installer: 'siderolabs/installer',
+  extensions: 'siderolabs/extensions',
+  overlays: 'siderolabs/overlays',
+};
+
+export interface ReleaseOptions {
+  backend: ReleaseBackend;
+  /** Where inputs are kept: `<dataDir>/releases/…`, `<dataDir>/extensions/…`. */
+  dataDir: string;
+  minimumVersion: TalosVersion;
+  brokenVersions: readonly TalosVersion[];
+  /** How long the versions list and catalogs are trusted before asking the backend again. */
+  recheckIntervalMs: number;
+  logger: Logger;
+  images?: ReleaseImageNames;
+}
+
+/** Paths of one version's boot inputs for one architecture. */
+export interface ImagerInputs {
+  kernel: string;
+  initramfs: string;
+  systemdBoot: string;
+  systemdStub: string;
+  /** `usr/lib/grub` of the imager image (i386-pc, x86_64-efi, … modules). */
+  grubDir: string;
+}
+
+const CATALOG_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
+
+export class ReleaseService {
+  private readonly images: ReleaseImageNames;
+  private readonly versionList: LRUCache<'versions', TalosVersion[]>;
+  private readonly extensionCatalogs: LRUCache<string, ExtensionRef[]>;
+  private readonly overlayCatalogs: LRUCache<string, OverlayRef[]>;
+
+  constructor(private readonly options: ReleaseOptions) {
+    this.images = options.images ?? OFFICIAL_IMAGE_NAMES;
+    const ttl = Math.max(1, options.recheckIntervalMs);
+    this.versionList = new LRUCache({ max: 1, ttl, fetchMethod: () => this.fetchVersions() });
+    this.extensionCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchExtensionCatalog(tag) });
+    this.overlayCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchOverlayCatalog(tag) });
+  }
+
+  get description(): string {
+    return this.options.backend.description;
+  }
+
+  /** Versions on offer, ascending. */
+  async versions(): Promise<TalosVersion[]> {
+    return (await this.versionList.fetch('versions')) ?? [];
+  }
+
+  brokenVersions(): readonly TalosVersion[] {
+    return this.options.brokenVersions;
+  }
+
+  /** The image tag of a version on offer; VersionNotAvailableError otherwise. */
+  async requireVersion(version: TalosVersion): Promise<string> {
+    const available = await this.versions();
+    if (!available.some((v) => v.compare(version) === 0 && v.build.join('.') === version.build.join('.'))) {
+      throw new VersionNotAvailableError(`version ${versionString(version)} is not available`);
+    }
+    return versionTag(version);
+  }
+
+  async officialExtensions(version: TalosVersion): Promise<ExtensionRef[]> {
+    const tag = await this.requireVersion(version);
+    return (await this.extensionCatalogs.fetch(tag)) ?? [];
+  }
+
+  /** Overlays exist from Talos 1.7; older versions have none (and are not looked up, as upstream). */
+  async officialOverlays(version: TalosVersion): Promise<OverlayRef[]> {
+    if (!new Quirks(version).supportsOverlay()) return [];
+    const tag = await this.requireVersion(version);
+    return (await this.overlayCatalogs.fetch(tag)) ?? [];
+  }
+
+  /** Kernel, initramfs, systemd-boot/stub and GRUB modules of a version, pulled once. */
+  async imagerInputs(version: TalosVersion, arch: Arch): Promise<ImagerInputs> {
+    const tag = await this.requireVersion(version);
+    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, 'imager'), async (tmp) => {
+      const repo = await this.options.backend.repository(this.images.imager);
+      // The amd64 imager image carries the inputs of every architecture.
+      const { manifest } = await resolveImage(repo, tag, CATALOG_PLATFORM);
+      await extractImage(repo, manifest, tmp, {
+        include: (path) => path.startsWith('usr/install/') || path.startsWith('usr/lib/grub/'),
+      });
+      this.options.logger.info({ version: tag, source: repo.location }, 'pulled imager inputs');
+    });
+    const installDir = join(dir, 'usr', 'install', arch);
+    const inputs: ImagerInputs = {
+      kernel: join(installDir, 'vmlinuz'),
+      initramfs: join(installDir, 'initramfs.xz'),
+      systemdBoot: join(installDir, 'systemd-boot.efi'),
+      systemdStub: join(installDir, 'systemd-stub.efi'),
+      grubDir: join(dir, 'usr', 'lib', 'grub'),
+    };
+    for (const path of [inputs.kernel, inputs.initramfs]) {
+      await access(path).catch(() => {
+        throw new InvalidReleaseError(`Talos ${tag} has no ${arch} inputs: ${path.slice(dir.length + 1)} is missing from ${this.images.imager}:${tag}`);
+      });
+    }
+    return inputs;
+  }
+
+  /** An extension image's merged tree (`manifest.yaml`, `rootfs/`), pulled once by the digest the catalog pins. */
+  async extensionTree(extension: ExtensionRef, arch: Arch): Promise<string> {
+    const finalDir = join(this.options.dataDir, 'extensions', digestHex(extension.digest), arch);
+    return materializeDirectory(finalDir, async (tmp) => {
+      const repo = await this.options.backend.repository(extension.repository);
+      const { manifest } = await resolveImage(repo, extension.digest, { os: 'linux', architecture: arch });
+      await extractImage(repo, manifest, tmp);
+      this.options.logger.info({ extension: extension.repository, digest: extension.digest, arch }, 'pulled extension');
+    });
+  }
+
+  /**
+   * The image the installer is built on, for one architecture, copied into a
+   * local OCI layout: `installer-base` from 1.10, `installer` before.
+   */
+  async installerBase(version: TalosVersion, arch: Arch): Promise<OciLayout> {
+    const tag = await this.requireVersion(version);
+    const name = new Quirks(version).usesInstallerBase() ? this.images.installerBase : this.images.installer;
+    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, `installer-base-${arch}`), async (tmp) => {
+      const repo = await this.options.backend.repository(name);
+      const layout = await OciLayout.create(tmp);
+      await copyImage(repo, tag, layout, { tag, platforms: [{ os: 'linux', architecture: arch }] });
+      this.options.logger.info({ version: tag, image: name, arch }, 'pulled installer base');
+    });
+    return OciLayout.open(dir);
+  }
+
+  private async fetchVersions(): Promise<TalosVersion[]> {
+    const repo = await this.options.backend.repository(this.images.imager);
+    const tags = await repo.listTags();
+    const versions = selectVersions(tags, { minimum: this.options.minimumVersion, broken: this.options.brokenVersions });
+    this.options.logger.info({ count: versions.length, source: repo.location }, 'fetched Talos versions');
+    return versions;
+  }
+
+  private async fetchExtensionCatalog(tag: string): Promise<ExtensionRef[]> {
+    const files = await this.readCatalogFiles(this.images.extensions, tag, ['image-digests', 'descriptions.yaml']);
+    const digests = files.get('image-digests');
+    if (digests === undefined) throw new InvalidReleaseError(`failed to find image-digests file in ${this.images.extensions}:${tag}`);
+    return parseExtensionCatalog(digests, files.get('descriptions.yaml'));
+  }
+
+  private async fetchOverlayCatalog(tag: string): Promise<OverlayRef[]> {
+    const files = await this.readCatalogFiles(this.images.overlays, tag, ['overlays.yaml']);
+    const overlays = files.get('overlays.yaml');
+    if (overlays === undefined) throw new InvalidReleaseError(`failed to find overlays.yaml file in ${this.images.overlays}:${tag}`);
+    return parseOverlayCatalog(overlays);
+  }
+
+  private async readCatalogFiles(image: string, tag: string, names: string[]): Promise<Map<string, string>> {
+    const repo = await this.options.backend.repository(image);
+    try {
+      const { manifest } = await resolveImage(repo, tag, CATALOG_PLATFORM);
+      return await readImageFiles(repo, manifest, names);
+    } catch (error) {
+      // The imager has the tag but this image does not: the release is incomplete, not the user's fault.
+      if (isNotFound(error)) throw new InvalidReleaseError(`${image}:${tag} is missing from ${repo.location}`, { cause: error });
+      throw error;
+    }
+  }
+}
