@@ -17,11 +17,14 @@ export interface ServiceProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-export async function startService(dataDir = mkdtempSync(join(tmpdir(), 'if-test-'))): Promise<ServiceProcess> {
+export async function startService(
+  dataDir = mkdtempSync(join(tmpdir(), 'if-test-')),
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info' } },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', ...env } },
   );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
