@@ -10,6 +10,11 @@ function atLeast(version: TalosVersion, minimum: string): boolean {
   return release.compare(minimum) >= 0;
 }
 
+function atMost(version: TalosVersion, maximum: string): boolean {
+  const release = new SemVer(`${version.major}.${version.minor}.${version.patch}`);
+  return release.compare(maximum) <= 0;
+}
+
 export class Quirks {
   constructor(readonly version: TalosVersion) {}
 
@@ -31,5 +36,60 @@ export class Quirks {
   /** The initramfs (and extension segments) are zstd from 1.8, xz before. */
   initramfsCodec(): 'zstd' | 'xz' {
     return atLeast(this.version, '1.8.0') ? 'zstd' : 'xz';
+  }
+
+  /** UKIs, and so SecureBoot outputs, exist from 1.5. */
+  supportsUki(): boolean {
+    return atLeast(this.version, '1.5.0');
+  }
+
+  /** The META environment value may be gzip'ed (when long) from 1.6.3. */
+  supportsCompressedMeta(): boolean {
+    return atLeast(this.version, '1.6.3');
+  }
+
+  /** ISOs carry `talos.halt_if_installed=1` from 1.8. */
+  supportsHaltIfInstalled(): boolean {
+    return atLeast(this.version, '1.8.0');
+  }
+
+  /** metal amd64 boots with `console=ttyS0 console=tty0` before 1.8, `console=tty0` after. */
+  metalConsoleTtyS0(): boolean {
+    return !atLeast(this.version, '1.8.0');
+  }
+
+  /** The IMA arguments are defaults up to 1.10.x (upstream's bound is 1.10.99, inclusive). */
+  supportsIma(): boolean {
+    return atMost(this.version, '1.10.99');
+  }
+
+  /** `selinux=1` is a default from 1.10. */
+  supportsSelinux(): boolean {
+    return atLeast(this.version, '1.10.0');
+  }
+
+  /** `module.sig_enforce=1` is a default from 1.12. */
+  enforcesModuleSignatures(): boolean {
+    return atLeast(this.version, '1.12.0');
+  }
+
+  /** `proc_mem.force_override=never` is a default from 1.13. */
+  procMemOverrideNever(): boolean {
+    return atLeast(this.version, '1.13.0');
+  }
+
+  /** `init_on_alloc=1` stops being a default at 1.14. */
+  dropsInitOnAlloc(): boolean {
+    return atLeast(this.version, '1.14.0');
+  }
+
+  /** `nvme_core.io_timeout=4294967295` moves from the defaults to the AWS platform arguments at 1.14. */
+  nvmeIoTimeoutAwsOnly(): boolean {
+    return atLeast(this.version, '1.14.0');
+  }
+
+  /** SecureBoot command lines carry `lockdown=confidentiality` before 1.14. */
+  forcesLockdownConfidentiality(): boolean {
+    return !atLeast(this.version, '1.14.0');
   }
 }
