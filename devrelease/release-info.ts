@@ -1,0 +1,85 @@
+// release.json: what a build produced and where, for the tests and for
+// anyone scripting against the development release. Paths are stored
+// relative to the output directory and resolved when read.
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
+
+export const RELEASE_FILE = 'release.json';
+
+export interface BootFiles {
+  /** The imager's usr/install/amd64/vmlinuz. */
+  kernel: string;
+  /** The imager's usr/install/amd64/initramfs.xz (zstd from 1.8, xz before). */
+  initramfs: string;
+  rootfsSqsh: string;
+  compression: 'zstd' | 'xz';
+  /** `usr/lib/modules` or `lib/modules`. */
+  modulesPath: string;
+  firmwarePath: string;
+}
+
+export interface ExtensionInfo {
+  name: string;
+  version: string;
+  author: string;
+  description: string;
+  repository: string;
+  tag: string;
+  /** Digest of the published index. */
+  digest: string;
+  /** The image's file tree: manifest.yaml + rootfs/. */
+  tree: string;
+}
+
+export interface OverlayInfo {
+  name: string;
+  repository: string;
+  tag: string;
+  digest: string;
+}
+
+export interface ImageInfo {
+  repository: string;
+  tag: string;
+  digest: string;
+}
+
+export interface DevReleaseInfo {
+  /** Digest of the builder's code and scripts that made this. */
+  codeHash: string;
+  outDir: string;
+  /** Root of the per-repository OCI layouts (`<layoutDir>/siderolabs/imager`). */
+  layoutDir: string;
+  /** Talos tags, ascending. */
+  versions: string[];
+  kernel: { release: string; package: string };
+  boot: Record<string, BootFiles>;
+  extensions: Record<string, ExtensionInfo[]>;
+  overlays: Record<string, OverlayInfo[]>;
+  /** Every published image, in publishing order (children before the catalogs that name them). */
+  images: ImageInfo[];
+}
+
+const PATH_KEYS = new Set(['outDir', 'layoutDir', 'kernel', 'initramfs', 'rootfsSqsh', 'tree']);
+
+/** Rewrites the path-valued fields (by key name) with `fn`. */
+function mapPaths<T>(value: T, fn: (path: string) => string): T {
+  const walk = (v: unknown, key?: string): unknown => {
+    if (typeof v === 'string') return key !== undefined && PATH_KEYS.has(key) ? fn(v) : v;
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+export async function writeReleaseInfo(info: DevReleaseInfo): Promise<void> {
+  const stored = mapPaths(info, (p) => (isAbsolute(p) ? relative(info.outDir, p) || '.' : p));
+  await writeFile(join(info.outDir, RELEASE_FILE), `${JSON.stringify(stored, null, 2)}\n`);
+}
+
+export async function readReleaseInfo(outDir: string): Promise<DevReleaseInfo> {
+  const stored = JSON.parse(await readFile(join(outDir, RELEASE_FILE), 'utf8')) as DevReleaseInfo;
+  return mapPaths(stored, (p) => (isAbsolute(p) ? p : join(outDir, p)));
+}

@@ -1,0 +1,216 @@
+// Deterministic image assembly: directory trees become tar layers with fixed
+// ownership and times, layers are gzipped to temporary files while both the
+// compressed and the uncompressed bytes are hashed, and the config, manifest
+// and a one-platform index are written to any writable repository. The same
+// inputs give the same digests (for a given zlib), so images can be rebuilt
+// and compared instead of stored.
+
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { type Header, type Pack, pack as createPack } from 'tar-stream';
+import { sha256Digest } from './digest.js';
+import { type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform, encodeManifest } from './manifest.js';
+import { MEDIA_TYPE } from './media-types.js';
+import type { WritableImageRepository } from './repository.js';
+
+export interface TarDirectoryOptions {
+  /** Emit entries for directories too (default true). Talos' own artifact layers have none. */
+  directories?: boolean;
+}
+
+interface TreeEntry {
+  /** Path inside the archive, `/`-separated, no leading `./`. */
+  name: string;
+  path: string;
+}
+
+/** Every entry under `root`, sorted by the bytes of the archive path (like `find | LC_ALL=C sort`). */
+async function listTree(root: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const dirent of await readdir(dir, { withFileTypes: true })) {
+      const name = prefix === '' ? dirent.name : `${prefix}/${dirent.name}`;
+      const path = join(dir, dirent.name);
+      out.push({ name, path });
+      if (dirent.isDirectory()) await walk(path, name);
+    }
+  };
+  await walk(root, '');
+  return out.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+async function addEntry(pack: Pack, entry: TreeEntry, directories: boolean): Promise<void> {
+  const stat = await lstat(entry.path);
+  const common: Partial<Header> & { name: string } = {
+    name: entry.name,
+    mode: stat.mode & 0o7777,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    mtime: new Date(0),
+  };
+  if (stat.isDirectory()) {
+    if (directories) await writeEntry(pack, { ...common, type: 'directory' });
+  } else if (stat.isSymbolicLink()) {
+    await writeEntry(pack, { ...common, type: 'symlink', linkname: await readlink(entry.path) });
+  } else if (stat.isFile()) {
+    await writeEntry(pack, { ...common, type: 'file', size: stat.size }, entry.path);
+  } else {
+    throw new Error(`${entry.path}: only directories, regular files and symlinks can go into a layer`);
+  }
+}
+
+/** Adds one entry and waits until tar-stream has taken all of it (it handles one entry at a time). */
+function writeEntry(pack: Pack, header: Partial<Header> & { name: string }, file?: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
+    if (file === undefined) return;
+    const source = createReadStream(file);
+    source.on('error', (error) => sink.destroy(error));
+    source.pipe(sink as unknown as NodeJS.WritableStream);
+  });
+}
+
+/**
+ * A tar stream of a directory's contents: entries sorted by path, uid/gid 0,
+ * empty user and group names, mtime 0, permission bits kept, symlinks as
+ * symlinks. Files are read as the stream is consumed, never held whole.
+ */
+export function tarDirectory(dir: string, options: TarDirectoryOptions = {}): Readable {
+  const pack = createPack();
+  const directories = options.directories ?? true;
+  void (async () => {
+    try {
+      for (const entry of await listTree(dir)) await addEntry(pack, entry, directories);
+      pack.finalize();
+    } catch (error) {
+      pack.destroy(error as Error);
+    }
+  })();
+  return pack as unknown as Readable;
+}
+
+/** Counts and hashes what passes through. */
+class HashingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  size = 0;
+  digest = '';
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.digest = `sha256:${this.hash.digest('hex')}`;
+    callback();
+  }
+}
+
+/** A layer: a directory to tar, or a tar stream made by the caller (opened once). */
+export type LayerSource = { directory: string; directories?: boolean } | { tar: () => Readable | Promise<Readable> };
+
+export interface ImageSpec {
+  layers: LayerSource[];
+  /** Everything but `rootfs`, which is filled in from the layers. Architecture and os default to the platform's. */
+  config: Omit<ImageConfig, 'rootfs' | 'architecture' | 'os'> & { architecture?: string; os?: string };
+  platform: Platform;
+  /** Put on the manifest and on the index. */
+  annotations?: Record<string, string>;
+  /** Where compressed layers wait before they are stored (default the OS temp dir). */
+  tmpDir?: string;
+  /** gzip level (default 6). */
+  gzipLevel?: number;
+}
+
+export interface WrittenLayer extends Descriptor {
+  /** sha256 of the uncompressed tar (the config's diff_id). */
+  diffId: string;
+}
+
+export interface WrittenImage {
+  /** The tagged index (what `resolve(tag)` returns). */
+  index: Descriptor;
+  manifest: Descriptor;
+  config: Descriptor;
+  layers: WrittenLayer[];
+}
+
+async function compressLayer(source: LayerSource, file: string, level: number): Promise<{ diffId: string; digest: string; size: number }> {
+  const tar = 'directory' in source ? tarDirectory(source.directory, { directories: source.directories ?? true }) : await source.tar();
+  const uncompressed = new HashingStream();
+  const compressed = new HashingStream();
+  // zlib writes a header with mtime 0 and no file name, so the bytes depend on the input only.
+  await pipeline(tar, uncompressed, createGzip({ level }), compressed, createWriteStream(file));
+  return { diffId: uncompressed.digest, digest: compressed.digest, size: compressed.size };
+}
+
+async function putBytes(repo: WritableImageRepository, bytes: Buffer, mediaType: string): Promise<Descriptor> {
+  const descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
+  if (!(await repo.hasBlob(descriptor.digest))) {
+    await repo.putBlob(descriptor, () => Readable.from([bytes]));
+  }
+  return descriptor;
+}
+
+/**
+ * Writes an image as an OCI index holding one platform's manifest, and tags
+ * the index (when `tag` is given). Blobs the repository already has are not
+ * sent again.
+ */
+export async function writeImage(repo: WritableImageRepository, spec: ImageSpec, tag?: string): Promise<WrittenImage> {
+  const { platform } = spec;
+  if (spec.config.architecture !== undefined && spec.config.architecture !== platform.architecture) {
+    throw new Error(`config architecture ${spec.config.architecture} is not the platform's ${platform.architecture}`);
+  }
+  if (spec.config.os !== undefined && spec.config.os !== platform.os) {
+    throw new Error(`config os ${spec.config.os} is not the platform's ${platform.os}`);
+  }
+  const work = await mkdtemp(join(spec.tmpDir ?? tmpdir(), 'image-writer-'));
+  try {
+    const layers: WrittenLayer[] = [];
+    for (const [i, source] of spec.layers.entries()) {
+      const file = join(work, `layer-${i}.tar.gz`);
+      const { diffId, digest, size } = await compressLayer(source, file, spec.gzipLevel ?? 6);
+      if (!(await repo.hasBlob(digest))) await repo.putBlob({ digest, size }, () => createReadStream(file));
+      layers.push({ mediaType: MEDIA_TYPE.ociLayerGzip, digest, size, diffId });
+    }
+
+    const configDocument: ImageConfig = {
+      ...spec.config,
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant !== undefined && { variant: platform.variant }),
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    };
+    const config = await putBytes(repo, Buffer.from(JSON.stringify(configDocument), 'utf8'), MEDIA_TYPE.ociConfig);
+
+    const manifestDocument: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.ociManifest,
+      config,
+      layers: layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
+      ...(spec.annotations && { annotations: spec.annotations }),
+    };
+    const manifest = await repo.putManifest(encodeManifest(manifestDocument), MEDIA_TYPE.ociManifest);
+
+    const indexDocument: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.ociIndex,
+      manifests: [{ mediaType: MEDIA_TYPE.ociManifest, digest: manifest.digest, size: manifest.size, platform }],
+      ...(spec.annotations && { annotations: spec.annotations }),
+    };
+    const index = await repo.putManifest(encodeManifest(indexDocument), MEDIA_TYPE.ociIndex, tag);
+    return { index, manifest, config, layers };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
