@@ -28,6 +28,21 @@ export class Quirks {
     return atLeast(this.version, '1.10.0');
   }
 
+  /** Where kernel modules live in the root filesystem and in extensions (no leading slash). */
+  kernelModulesPath(): string {
+    return this.usesUsrLibPaths() ? 'usr/lib/modules' : 'lib/modules';
+  }
+
+  /** Where firmware lives in extensions and, after the build, in the initramfs. */
+  firmwarePath(): string {
+    return this.usesUsrLibPaths() ? 'usr/lib/firmware' : 'lib/firmware';
+  }
+
+  /** The factory's `schematic` extension carries the schematic as extraInfo from 1.7. */
+  schematicInExtraInfo(): boolean {
+    return atLeast(this.version, '1.7.0');
+  }
+
   /** The installer is built from `installer-base` from 1.10 ("unified installer"), from `installer` before. */
   usesInstallerBase(): boolean {
     return atLeast(this.version, '1.10.0');

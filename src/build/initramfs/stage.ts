@@ -1,0 +1,80 @@
+// Lays extensions out the way Talos' imager does before appending them to the
+// initramfs: `<dir>.sqsh` per extension (its rootfs without firmware), firmware
+// files beside them (they must be in the initramfs for early drivers), CPU
+// microcode concatenated under kernel/x86/microcode/, and extensions.yaml.
+
+import { appendFile, cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { SquashfsTree, type WriteCompression, writeSquashfs } from '../../formats/squashfs/index.js';
+import type { LoadedExtension } from '../extensions/load.js';
+import { type ExtensionLayer, renderExtensionsYaml } from '../extensions/extensions-yaml.js';
+
+export interface StagedExtension {
+  /** The layer's name in the initramfs without `.sqsh` (Talos uses its checkout directory name). */
+  name: string;
+  extension: LoadedExtension;
+}
+
+export interface StageOptions {
+  firmwarePath: string;
+  compression: WriteCompression;
+}
+
+/** Microcode sources (relative to the firmware directory) and the early-load file they are concatenated into. */
+const MICROCODE = [
+  { dir: 'intel-ucode', match: (_name: string) => true, blob: 'kernel/x86/microcode/GenuineIntel.bin' },
+  { dir: 'amd-ucode', match: (name: string) => /^microcode_amd.*\.bin$/.test(name), blob: 'kernel/x86/microcode/AuthenticAMD.bin' },
+];
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+/** Appends an extension's microcode to the early-load blobs; returns the files used (they stay out of the firmware copy). */
+async function stageMicrocode(firmwareDir: string, stagingDir: string): Promise<Set<string>> {
+  const used = new Set<string>();
+  for (const source of MICROCODE) {
+    const dir = join(firmwareDir, source.dir);
+    if (!(await isDirectory(dir))) continue;
+    const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && source.match(e.name)).map((e) => e.name);
+    names.sort();
+    if (names.length === 0) continue;
+    const blob = join(stagingDir, source.blob);
+    await mkdir(dirname(blob), { recursive: true, mode: 0o755 });
+    for (const name of names) {
+      await appendFile(blob, await readFile(join(dir, name))); // microcode files are small
+      used.add(join(dir, name));
+    }
+  }
+  return used;
+}
+
+export async function stageExtensions(extensions: readonly StagedExtension[], stagingDir: string, options: StageOptions): Promise<void> {
+  const layers: ExtensionLayer[] = [];
+  for (const { name, extension } of extensions) {
+    const firmwareDir = join(extension.rootfs, options.firmwarePath);
+    const tree = await SquashfsTree.fromDirectory(extension.rootfs);
+    if (await isDirectory(firmwareDir)) {
+      const microcode = await stageMicrocode(firmwareDir, stagingDir);
+      await cp(firmwareDir, join(stagingDir, options.firmwarePath), {
+        recursive: true,
+        verbatimSymlinks: true,
+        filter: (source) => !microcode.has(source),
+      });
+      removeFromTree(tree, options.firmwarePath);
+    }
+    await writeSquashfs(tree, join(stagingDir, `${name}.sqsh`), { compression: options.compression });
+    layers.push({ image: `${name}.sqsh`, metadata: extension.metadata });
+  }
+  await writeFile(join(stagingDir, 'extensions.yaml'), renderExtensionsYaml(layers));
+}
+
+function removeFromTree(tree: SquashfsTree, path: string): void {
+  const parts = path.split('/');
+  const last = parts.pop()!;
+  const parent = tree.get(parts.join('/'));
+  if (parent?.kind === 'directory') parent.children.delete(last);
+}

@@ -1,0 +1,57 @@
+// The few host programs builds run (depmod, mkfs.xfs, grub-mkimage): found on
+// PATH or reported with the Debian package that provides them, and run with
+// their output captured for the error message.
+
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+export class MissingToolError extends Error {
+  override name = 'MissingToolError';
+  constructor(
+    readonly tool: string,
+    readonly debianPackage: string,
+  ) {
+    super(`${tool} is not installed: install the Debian package ${debianPackage} (apt-get install ${debianPackage})`);
+  }
+}
+
+export class ToolFailedError extends Error {
+  override name = 'ToolFailedError';
+}
+
+export interface HostTool {
+  readonly name: string;
+  readonly debianPackage: string;
+}
+
+const EXTRA_PATHS = ['/usr/sbin', '/sbin'];
+
+/** The absolute path of a tool, looking in PATH and the sbin directories non-root PATHs often lack. */
+export async function locate(tool: HostTool): Promise<string> {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_PATHS];
+  for (const dir of dirs) {
+    const candidate = join(dir, tool.name);
+    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  throw new MissingToolError(tool.name, tool.debianPackage);
+}
+
+/** Runs a tool to completion; a non-zero exit becomes a ToolFailedError carrying its stderr. */
+export async function runTool(tool: HostTool, args: readonly string[], options: { cwd?: string } = {}): Promise<void> {
+  const path = await locate(tool);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(path, args, { cwd: options.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new ToolFailedError(`${tool.name} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
+    });
+  });
+}
+
+export const DEPMOD: HostTool = { name: 'depmod', debianPackage: 'kmod' };
