@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDevRelease } from '../helpers/dev-release.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -31,7 +32,9 @@ function examples(): Example[] {
 
 let svc: ServiceProcess;
 beforeAll(async () => {
-  svc = await startService();
+  // As the README says: the development release, read from its layout directories.
+  const release = await ensureDevRelease();
+  svc = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir });
 });
 afterAll(async () => {
   await svc.stop();
