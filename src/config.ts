@@ -22,6 +22,18 @@ const talosVersion = z.string().refine(
   { message: 'must be a Talos version such as 1.2.0 or v1.9.3' },
 );
 
+const httpUrl = z.string().refine(
+  (v) => {
+    try {
+      const url = new URL(v);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http(s) URL with a host, for example https://factory.example.com/' },
+);
+
 export const configSchema = z.object({
   listen: listenAddress,
   dataDir: z.string().min(1),
@@ -41,6 +53,10 @@ export const configSchema = z.object({
   minTalosVersion: talosVersion,
   brokenTalosVersions: z.array(talosVersion),
   versionRecheckSeconds: z.number().positive(),
+  /** The URL users reach this factory at (named in built images and PXE scripts). */
+  externalUrl: httpUrl,
+  /** The base URL PXE scripts point at; defaults to externalUrl. */
+  externalPxeUrl: httpUrl.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -58,6 +74,7 @@ export const DEFAULTS: Config = {
   minTalosVersion: '1.2.0',
   brokenTalosVersions: [],
   versionRecheckSeconds: 900,
+  externalUrl: 'https://localhost/',
 };
 
 type Parser = (raw: string) => unknown;
@@ -87,6 +104,8 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_MIN_TALOS_VERSION: { key: 'minTalosVersion', parse: text },
   IF_BROKEN_TALOS_VERSIONS: { key: 'brokenTalosVersions', parse: list },
   IF_VERSION_RECHECK_SECONDS: { key: 'versionRecheckSeconds', parse: number },
+  IF_EXTERNAL_URL: { key: 'externalUrl', parse: text },
+  IF_EXTERNAL_PXE_URL: { key: 'externalPxeUrl', parse: text },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { type Config, splitListen } from './config.js';
+import { AssetProducer } from './assets/producer.js';
 import { createApp } from './http/app.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
@@ -32,12 +33,20 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     recheckIntervalMs: config.versionRecheckSeconds * 1000,
     logger,
   });
+  const producer = new AssetProducer({
+    releases,
+    workDir: join(config.dataDir, 'tmp'),
+    externalUrl: config.externalUrl,
+    logger,
+  });
   const app = createApp({
     logger,
     schematics: new SchematicService(store),
     allowedOrigins: config.allowedOrigins,
     releases,
     releaseRegistryName: config.releaseRegistry,
+    producer,
+    externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {

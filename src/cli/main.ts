@@ -36,6 +36,8 @@ interface ServeOptions {
   releaseLayoutDir?: string;
   minTalosVersion?: string;
   brokenTalosVersions?: string[];
+  externalUrl?: string;
+  externalPxeUrl?: string;
 }
 
 const program = new Command('image-factory').version(VERSION).description('Image Factory for Talos Linux');
@@ -58,6 +60,8 @@ program
   .option('--broken-talos-versions <list>', 'comma-separated Talos versions never offered (env IF_BROKEN_TALOS_VERSIONS)', (v) =>
     v.split(',').map((s) => s.trim()),
   )
+  .option('--external-url <url>', `URL users reach the factory at (env IF_EXTERNAL_URL, default ${DEFAULTS.externalUrl})`)
+  .option('--external-pxe-url <url>', 'base URL of PXE scripts (env IF_EXTERNAL_PXE_URL, default the external URL)')
   .action(async (opts: ServeOptions) => {
     const config = loadConfig({
       listen: opts.listen,
@@ -71,6 +75,8 @@ program
       releaseLayoutDir: opts.releaseLayoutDir,
       minTalosVersion: opts.minTalosVersion,
       brokenTalosVersions: opts.brokenTalosVersions,
+      externalUrl: opts.externalUrl,
+      externalPxeUrl: opts.externalPxeUrl,
     });
     const running = await startServer(config);
     const stop = (): void => {

@@ -4,8 +4,10 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
 import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
+import type { AssetProducer } from '../assets/producer.js';
 import type { ReleaseService } from '../release/release.js';
 import { healthRoutes } from './routes/health.js';
+import { imageRoutes } from './routes/image.js';
 import { releaseRoutes } from './routes/releases.js';
 import { schematicRoutes } from './routes/schematics.js';
 import { notFound } from './routing.js';
@@ -17,6 +19,9 @@ export interface AppDeps {
   releases: ReleaseService;
   /** Registry host shown in catalog refs (the configured release registry). */
   releaseRegistryName: string;
+  producer: AssetProducer;
+  /** Base URL of the links in PXE scripts. */
+  externalPxeUrl: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -31,6 +36,7 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(app);
   schematicRoutes(app, deps.schematics);
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
+  imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, externalPxeUrl: deps.externalPxeUrl });
   app.use(notFound);
   app.use(errorHandler);
   return app;

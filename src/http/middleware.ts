@@ -5,8 +5,10 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
+import { MissingToolError } from '../build/tools/host-tool.js';
 import { OciError } from '../oci/errors.js';
-import { InvalidReleaseError, VersionNotAvailableError } from '../release/errors.js';
+import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
 import { InvalidVersionError } from '../talos/version.js';
 import { VERSION } from '../version.js';
 import { sendError } from './routing.js';
@@ -83,6 +85,14 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
     return;
   }
   if (err instanceof VersionNotAvailableError) return sendError(res, 404, err.message);
+  if (err instanceof InvalidAssetRequestError || err instanceof UnknownExtensionError) {
+    return sendError(res, 400, `error enhancing profile from schematic: ${err.message}`);
+  }
+  if (err instanceof AssetNotImplementedError) return sendError(res, 501, err.message);
+  if (err instanceof MissingToolError) {
+    req.log.error({ err }, 'host tool missing');
+    return sendError(res, 503, `service not fully installed: ${err.message}`);
+  }
   if (err instanceof InvalidVersionError) return sendError(res, 400, `${err.message}: use a Talos version such as v1.12.0`);
   if (err instanceof OciError || err instanceof InvalidReleaseError) {
     // The release source failed us, not the client: say which and what, as a gateway would.

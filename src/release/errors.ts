@@ -9,3 +9,8 @@ export class VersionNotAvailableError extends Error {
 export class InvalidReleaseError extends Error {
   override name = 'InvalidReleaseError';
 }
+
+/** A schematic names an extension the version's catalog does not have (upstream: 400). */
+export class UnknownExtensionError extends Error {
+  override name = 'UnknownExtensionError';
+}

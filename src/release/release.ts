@@ -17,7 +17,7 @@ import { Quirks } from '../talos/quirks.js';
 import { type TalosVersion, versionString, versionTag } from '../talos/version.js';
 import type { ReleaseBackend } from './backend.js';
 import { type ExtensionRef, type OverlayRef, parseExtensionCatalog, parseOverlayCatalog } from './catalog.js';
-import { InvalidReleaseError, VersionNotAvailableError } from './errors.js';
+import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from './errors.js';
 import { materializeDirectory } from './materialize.js';
 import { selectVersions } from './versions.js';
 
@@ -62,6 +62,21 @@ export interface ImagerInputs {
   grubDir: string;
 }
 
+/** Extensions that were renamed or whose manifest name differs from their image (upstream's table). */
+const EXTENSION_ALIASES: Record<string, string> = {
+  'siderolabs/v4l-uvc': 'siderolabs/v4l-uvc-drivers',
+  'siderolabs/usb-modem': 'siderolabs/usb-modem-drivers',
+  'siderolabs/gasket': 'siderolabs/gasket-driver',
+  'siderolabs/talos-vmtoolsd': 'siderolabs/vmtoolsd-guest-agent',
+  'siderolabs/xe-guest-utilities': 'siderolabs/xen-guest-agent',
+  'siderolabs/nvidia-container-toolkit': 'siderolabs/nvidia-container-toolkit-lts',
+  'siderolabs/nvidia-open-gpu-kernel-modules': 'siderolabs/nvidia-open-gpu-kernel-modules-lts',
+  'siderolabs/nonfree-kmod-nvidia': 'siderolabs/nonfree-kmod-nvidia-lts',
+  'siderolabs/nvidia-fabricmanager': 'siderolabs/nvidia-fabric-manager-lts',
+  'siderolabs/i915-ucode': 'siderolabs/i915',
+  'siderolabs/amdgpu-firmware': 'siderolabs/amdgpu',
+};
+
 const CATALOG_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 
 export class ReleaseService {
@@ -103,6 +118,21 @@ export class ReleaseService {
   async officialExtensions(version: TalosVersion): Promise<ExtensionRef[]> {
     const tag = await this.requireVersion(version);
     return (await this.extensionCatalogs.fetch(tag)) ?? [];
+  }
+
+  /**
+   * The catalog entries for the extension names a schematic lists, in its
+   * order; a name is looked up as given, then under its newer name (upstream's
+   * alias table). Unknown names are UnknownExtensionError.
+   */
+  async resolveOfficialExtensions(version: TalosVersion, names: readonly string[]): Promise<ExtensionRef[]> {
+    if (names.length === 0) return [];
+    const catalog = await this.officialExtensions(version);
+    return names.map((name) => {
+      const found = catalog.find((e) => e.repository === name) ?? catalog.find((e) => e.repository === EXTENSION_ALIASES[name]);
+      if (!found) throw new UnknownExtensionError(`official extension ${JSON.stringify(name)} is not available for Talos version ${versionTag(version)}`);
+      return found;
+    });
   }
 
   /** Overlays exist from Talos 1.7; older versions have none (and are not looked up, as upstream). */

@@ -27,4 +27,11 @@ export class SchematicService {
     if (!SCHEMATIC_ID_PATTERN.test(id)) return undefined;
     return this.store.get(id);
   }
+
+  /** A stored schematic, parsed; undefined for unknown or malformed IDs. */
+  async getParsed(id: string): Promise<ParsedSchematic | undefined> {
+    const canonical = await this.get(id);
+    // Stored schematics were accepted before (owner included, in editions that allow it).
+    return canonical === undefined ? undefined : parseSchematic(canonical, { allowOwner: true });
+  }
 }

@@ -38,6 +38,11 @@ export class Quirks {
     return this.usesUsrLibPaths() ? 'usr/lib/firmware' : 'lib/firmware';
   }
 
+  /** A machine configuration can be embedded into images from 1.12. */
+  supportsEmbeddedConfig(): boolean {
+    return atLeast(this.version, '1.12.0');
+  }
+
   /** The factory's `schematic` extension carries the schematic as extraInfo from 1.7. */
   schematicInExtraInfo(): boolean {
     return atLeast(this.version, '1.7.0');

@@ -1,0 +1,100 @@
+// Writes one regular file's data: full blocks through the pipeline (all-zero
+// blocks become holes), the tail into a fragment. Reads a block at a time, so
+// a file is never held in memory.
+
+import { promises as fs } from 'node:fs';
+import { INVALID_FRAGMENT } from './constants.js';
+import { SquashfsError } from './errors.js';
+import type { BlockPipeline } from './block-pipeline.js';
+import type { FragmentPacker } from './fragments.js';
+import type { FileSource } from './tree.js';
+
+/** Where a file's bytes went. blocksStart and blockSizes are final once the pipeline drains. */
+export interface FileLayout {
+  fileSize: number;
+  blocksStart: number;
+  blockSizes: number[];
+  sparse: number;
+  fragment: number;
+  fragmentOffset: number;
+}
+
+export interface DataContext {
+  pipeline: BlockPipeline;
+  /** undefined: no fragments, tails are stored as short blocks. */
+  packer: FragmentPacker | undefined;
+  blockSize: number;
+  /** Store all-zero full blocks as holes. */
+  holes: boolean;
+  zeroBlock: Buffer;
+}
+
+/** Reads `length` bytes at `position` of a source. */
+type ReadAt = (position: number, length: number) => Promise<Buffer>;
+
+async function openSource(source: FileSource, label: string): Promise<{ size: number; read: ReadAt; close: () => Promise<void> }> {
+  if ('data' in source) {
+    const data = Buffer.from(source.data.buffer, source.data.byteOffset, source.data.byteLength);
+    return { size: data.length, read: async (pos, len) => data.subarray(pos, pos + len), close: async () => {} };
+  }
+  const handle = await fs.open(source.path, 'r');
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new SquashfsError(`squashfs: ${label}: ${source.path} is not a regular file`);
+    const read: ReadAt = async (position, length) => {
+      const buf = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === length ? buf : buf.subarray(0, done);
+    };
+    return { size: st.size, read, close: () => handle.close() };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+export async function writeFileData(source: FileSource, label: string, ctx: DataContext): Promise<FileLayout> {
+  const src = await openSource(source, label);
+  try {
+    const { size } = src;
+    const { blockSize } = ctx;
+    const tail = ctx.packer ? size % blockSize : 0;
+    const layout: FileLayout = {
+      fileSize: size,
+      blocksStart: 0,
+      blockSizes: new Array<number>(Math.ceil((size - tail) / blockSize)).fill(0),
+      sparse: 0,
+      fragment: INVALID_FRAGMENT,
+      fragmentOffset: 0,
+    };
+    const changed = () => new SquashfsError(`squashfs: ${label}: file changed size while being written`);
+
+    for (let i = 0; i < layout.blockSizes.length; i++) {
+      const length = Math.min(blockSize, size - tail - i * blockSize);
+      const data = await src.read(i * blockSize, length);
+      if (data.length !== length) throw changed();
+      const hole = ctx.holes && length === blockSize && data.equals(ctx.zeroBlock);
+      if (hole) layout.sparse += blockSize;
+      await ctx.pipeline.add(hole ? undefined : data, (stored) => {
+        if (i === 0) layout.blocksStart = stored.position;
+        layout.blockSizes[i] = stored.sizeField;
+      });
+    }
+    if (tail > 0 && ctx.packer) {
+      const data = await src.read(size - tail, tail);
+      if (data.length !== tail) throw changed();
+      const ref = await ctx.packer.add(data);
+      layout.fragment = ref.index;
+      layout.fragmentOffset = ref.offset;
+    }
+    if ('path' in source && (await src.read(size, 1)).length !== 0) throw changed();
+    return layout;
+  } finally {
+    await src.close();
+  }
+}
