@@ -16,6 +16,7 @@ import { type DebianInputs, fetchDebianInputs } from './inputs.js';
 import { findModule, withDependencies } from './kernel.js';
 import { OVERLAY, stageFiles, stageGrub, stageImagerInstall, stageInstallerArtifacts, stageInstallerBase, stageOverlay } from './layers.js';
 import { withBuildLock } from './lock.js';
+import { pruneLayout } from './prune.js';
 import { LayoutPublisher, type PublishedImage } from './publish.js';
 import { type DevReleaseInfo, type ExtensionInfo, type ImageInfo, type OverlayInfo, writeReleaseInfo } from './release-info.js';
 import { ROOTFS_MODULES } from './rootfs.js';
@@ -101,6 +102,11 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
     info.extensions[release.tag] = await publishExtensions(ctx, release, sources);
     info.overlays[release.tag] = [overlay];
     await publishCatalogs(ctx, release, info.extensions[release.tag]!, [overlay]);
+  }
+  const repositories = [...new Set(ctx.images.map((i) => i.repository))];
+  for (const repository of repositories) {
+    const removed = await pruneLayout(ctx.publisher.layoutDir(repository));
+    if (removed > 0) log(`  removed ${removed} unreferenced blobs from ${repository}`);
   }
   await writeReleaseInfo(info);
   return info;

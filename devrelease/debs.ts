@@ -25,18 +25,28 @@ export interface PackageRecord {
   depends: string;
 }
 
-/** The candidate version's record, as `apt-cache show --no-all-versions` prints it. */
-export async function candidate(name: string): Promise<PackageRecord> {
+/**
+ * The candidate versions' records, as `apt-cache show --no-all-versions`
+ * prints them: one call for many packages (each call loads the package lists,
+ * which takes most of a second).
+ */
+export async function candidates(names: readonly string[]): Promise<Map<string, PackageRecord>> {
   let text: string;
   try {
-    text = await run('apt-cache', ['show', '--no-all-versions', name]);
+    text = await run('apt-cache', ['show', '--no-all-versions', ...names]);
   } catch (error) {
-    throw new Error(`no Debian package ${name} in the package lists (run apt-get update?): ${(error as Error).message}`);
+    throw new Error(`Debian packages ${names.join(', ')} are not all in the package lists (run apt-get update?): ${(error as Error).message}`);
   }
-  const field = (key: string): string => new RegExp(`^${key}: (.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
-  const version = field('Version');
-  if (!version) throw new Error(`apt-cache has no candidate version of ${name} (run apt-get update?)`);
-  return { name, version, architecture: field('Architecture'), depends: field('Depends') };
+  const records = new Map<string, PackageRecord>();
+  for (const paragraph of text.split(/\n\s*\n/)) {
+    const field = (key: string): string => new RegExp(`^${key}: (.*)$`, 'm').exec(paragraph)?.[1]?.trim() ?? '';
+    const name = field('Package');
+    if (name && !records.has(name)) records.set(name, { name, version: field('Version'), architecture: field('Architecture'), depends: field('Depends') });
+  }
+  for (const name of names) {
+    if (!records.get(name)?.version) throw new Error(`apt-cache has no candidate version of ${name} (run apt-get update?)`);
+  }
+  return records;
 }
 
 /**
@@ -44,21 +54,19 @@ export async function candidate(name: string): Promise<PackageRecord> {
  * → linux-image-6.1.0-56-cloud-amd64: its first dependency whose name starts
  * with `prefix`.
  */
-export async function resolveMetapackage(name: string, prefix: string): Promise<string> {
-  const record = await candidate(name);
+export function metapackageTarget(record: PackageRecord, prefix: string): string {
   for (const alternative of record.depends.split(/[,|]/)) {
     const dep = alternative.trim().split(/\s/)[0] ?? '';
-    if (dep.startsWith(prefix) && dep !== name) return dep;
+    if (dep.startsWith(prefix) && dep !== record.name) return dep;
   }
-  throw new Error(`${name} ${record.version} has no dependency starting with ${prefix} (Depends: ${record.depends})`);
+  throw new Error(`${record.name} ${record.version} has no dependency starting with ${prefix} (Depends: ${record.depends})`);
 }
 
 export class DebCache {
   constructor(readonly dir: string) {}
 
-  /** The candidate version of a package, downloaded unless already here. */
-  async fetch(name: string): Promise<Deb> {
-    const { version, architecture } = await candidate(name);
+  /** A package version (from `candidates`), downloaded unless already here. */
+  async fetch({ name, version, architecture }: PackageRecord): Promise<Deb> {
     const id = `${name}_${version.replace(/:/g, '%3a')}_${architecture}`;
     const file = join(this.dir, `${id}.deb`);
     if (!(await exists(file))) {

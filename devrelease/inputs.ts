@@ -1,8 +1,8 @@
 // The Debian packages a release is made of, fetched and unpacked.
 
 import { join } from 'node:path';
-import type { Deb, DebCache } from './debs.js';
-import { type Kernel, loadKernel } from './kernel.js';
+import { type Deb, type DebCache, type PackageRecord, candidates } from './debs.js';
+import { KERNEL_METAPACKAGE, type Kernel, loadKernel } from './kernel.js';
 
 export interface Unpacked {
   deb: Deb;
@@ -25,19 +25,19 @@ export const PACKAGES = {
   'grub-efi-amd64-bin': 'GRUB x86_64-efi modules',
 } as const;
 
-async function unpacked(debs: DebCache, name: keyof typeof PACKAGES): Promise<Unpacked> {
-  const deb = await debs.fetch(name);
+async function unpacked(debs: DebCache, record: PackageRecord | undefined): Promise<Unpacked> {
+  const deb = await debs.fetch(record!);
   return { deb, root: await debs.unpack(deb) };
 }
 
 export async function fetchDebianInputs(debs: DebCache): Promise<DebianInputs> {
-  const kernel = await loadKernel(debs);
+  const records = await candidates([KERNEL_METAPACKAGE, ...Object.keys(PACKAGES)]);
   return {
-    kernel,
-    busybox: await unpacked(debs, 'busybox-static'),
-    systemdBoot: await unpacked(debs, 'systemd-boot-efi'),
-    grubPc: await unpacked(debs, 'grub-pc-bin'),
-    grubEfi: await unpacked(debs, 'grub-efi-amd64-bin'),
+    kernel: await loadKernel(debs, records.get(KERNEL_METAPACKAGE)!),
+    busybox: await unpacked(debs, records.get('busybox-static')),
+    systemdBoot: await unpacked(debs, records.get('systemd-boot-efi')),
+    grubPc: await unpacked(debs, records.get('grub-pc-bin')),
+    grubEfi: await unpacked(debs, records.get('grub-efi-amd64-bin')),
   };
 }
 

@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Deb, type DebCache, resolveMetapackage } from './debs.js';
+import { type Deb, type DebCache, type PackageRecord, candidates, metapackageTarget } from './debs.js';
 import { run } from './exec.js';
 import { exists } from './steps.js';
 
@@ -22,10 +22,11 @@ export interface Kernel {
   dependencies: Map<string, string[]>;
 }
 
-export async function loadKernel(debs: DebCache): Promise<Kernel> {
-  const packageName = await resolveMetapackage(KERNEL_METAPACKAGE, 'linux-image-');
+/** `metapackage` is the candidate record of linux-image-cloud-amd64. */
+export async function loadKernel(debs: DebCache, metapackage: PackageRecord): Promise<Kernel> {
+  const packageName = metapackageTarget(metapackage, 'linux-image-');
   const release = packageName.slice('linux-image-'.length);
-  const deb = await debs.fetch(packageName);
+  const deb = await debs.fetch((await candidates([packageName])).get(packageName)!);
   const root = await debs.unpack(deb);
   const modulesDir = join(root, 'lib', 'modules', release);
   const vmlinuz = join(root, 'boot', `vmlinuz-${release}`);
