@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { type Config, splitListen } from './config.js';
 import { AssetProducer } from './assets/producer.js';
+import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
 import { createApp } from './http/app.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
@@ -58,6 +59,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
       : config.listen;
   logger.info({ address, dataDir: config.dataDir, release: releases.description, version: VERSION }, 'image factory listening');
+  // Builds that need a missing host tool fail with a message naming its package; say so up front too.
+  for (const tool of HOST_TOOLS) {
+    locate(tool).catch((error: Error) => logger.warn({ tool: tool.name, package: tool.debianPackage }, error.message));
+  }
   return {
     server,
     address,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { bootQemu, qemuSkipReason } from '../helpers/qemu.js';
+import { freePort } from '../helpers/registry.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
 
 const release = await ensureDevRelease();
@@ -119,4 +120,30 @@ describe.skipIf(skip !== undefined)('booting served kernel + initramfs + cmdline
     expect(boot.report.layers.map((l) => l.name)).toEqual(['schematic']);
     expect(boot.report.microcode).toEqual([]);
   });
+
+  it('boots through a real iPXE client: QEMU\'s iPXE ROM fetches /pxe/... over user-mode networking', async () => {
+    const version = release.versions.at(-1)!;
+    // The guest reaches the host's loopback as 10.0.2.2, so the scripts must point there.
+    const port = await freePort();
+    const pxeSvc = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_EXTERNAL_PXE_URL: `http://10.0.2.2:${port}/` }, `127.0.0.1:${port}`);
+    try {
+      const res = await fetch(`${pxeSvc.url}/schematics`, {
+        method: 'POST',
+        body: 'customization:\n  extraKernelArgs: [console=ttyS0, factory.test=ipxe]\n  systemExtensions:\n    officialExtensions: [siderolabs/dummy-module]\n',
+      });
+      const id = ((await res.json()) as { id: string }).id;
+      const script = `http://10.0.2.2:${port}/pxe/${id}/${version}/metal-amd64`;
+      const boot = await bootQemu({
+        args: ['-netdev', `user,id=n0,bootfile=${script}`, '-device', 'virtio-net-pci,netdev=n0', '-boot', 'n'],
+        timeoutMs: 150_000,
+      });
+      expect(boot.report.status, boot.console.slice(-3000)).toBe('ok');
+      expect(boot.report.cmdline).toContain('factory.test=ipxe');
+      expect(boot.report.layers.map((l) => l.name)).toEqual(['dummy-module', 'schematic', 'modules.dep']);
+      expect(boot.report.modules.map((m) => m.modprobe)).toEqual(['ok']);
+    } finally {
+      await pxeSvc.stop();
+      rmSync(pxeSvc.dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

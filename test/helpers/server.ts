@@ -20,10 +20,11 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export async function startService(
   dataDir = mkdtempSync(join(tmpdir(), 'if-test-')),
   env: Record<string, string> = {},
+  listen = '127.0.0.1:0',
 ): Promise<ServiceProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', listen, '--data-dir', dataDir],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', ...env } },
   );
   let out = '';

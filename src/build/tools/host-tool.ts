@@ -55,3 +55,6 @@ export async function runTool(tool: HostTool, args: readonly string[], options: 
 }
 
 export const DEPMOD: HostTool = { name: 'depmod', debianPackage: 'kmod' };
+
+/** Every host tool some build may run, checked when the service starts. */
+export const HOST_TOOLS: readonly HostTool[] = [DEPMOD];
