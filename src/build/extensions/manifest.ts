@@ -34,7 +34,8 @@ function record(value: unknown): Record<string, unknown> {
 export function parseExtensionManifest(yamlText: string, where: string): ExtensionMetadata {
   let doc: unknown;
   try {
-    doc = parseYaml(yamlText, { version: '1.1' });
+    // A Go string field takes a scalar's text as written (`version: 20231214.0` stays "20231214.0").
+    doc = parseYaml(yamlText, { schema: 'failsafe' });
   } catch (error) {
     throw new InvalidExtensionError(`${where}: manifest.yaml is not valid YAML: ${(error as Error).message}`);
   }
