@@ -204,20 +204,21 @@ export class SquashfsReader {
   async stat(path: string): Promise<SquashfsEntry> {
     let current = await this.root();
     for (const name of splitPath(path)) {
-      if (current.type !== 'directory') throw new SquashfsError(`squashfs: /${current.path} is not a directory`);
+      if (current.type !== 'directory') throw new SquashfsError(`squashfs: /${current.path} is not a directory`, 'ENOTDIR');
       const next = (await this.readdir(current)).find((e) => e.name === name);
-      if (!next) throw new SquashfsError(`squashfs: /${path.replace(/^\/+/, '')} does not exist`);
+      if (!next) throw new SquashfsError(`squashfs: /${path.replace(/^\/+/, '')} does not exist`, 'ENOENT');
       current = next;
     }
     return current;
   }
 
+  /** Whether a path exists (false also when a parent is not a directory). */
   async exists(path: string): Promise<boolean> {
     try {
       await this.stat(path);
       return true;
     } catch (error) {
-      if (error instanceof SquashfsError && error.message.endsWith('does not exist')) return false;
+      if (error instanceof SquashfsError && error.code !== undefined) return false;
       throw error;
     }
   }
