@@ -1,7 +1,7 @@
 // Service configuration: defaults, then IF_* environment variables, then
 // command-line flags. Validated once at start-up with clear messages.
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidVersionError, parseVersionTolerant } from './talos/version.js';
 
@@ -57,6 +57,19 @@ export const configSchema = z.object({
   externalUrl: httpUrl,
   /** The base URL PXE scripts point at; defaults to externalUrl. */
   externalPxeUrl: httpUrl.optional(),
+  /** BullMQ on this Redis instead of the in-process queue (many processes and machines). */
+  redisUrl: z.string().regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL').optional(),
+  /** Builds this process runs at once (0 = none: a web-only process when Redis is used). */
+  workers: z.number().int().nonnegative(),
+  buildTimeoutSeconds: z.number().positive(),
+  /** How long a worker holds a job without renewing its lock; a dead worker's job is retried after it. */
+  jobLockSeconds: z.number().positive(),
+  buildAttempts: z.number().int().positive(),
+  cacheDir: z.string().min(1).optional(),
+  /** Least recently used assets are evicted above this size (0 = no limit). */
+  cacheMaxBytes: z.number().int().nonnegative(),
+  /** Prometheus metrics on their own address ('' = off). */
+  metricsListen: z.union([listenAddress, z.literal('')]),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -75,6 +88,12 @@ export const DEFAULTS: Config = {
   brokenTalosVersions: [],
   versionRecheckSeconds: 900,
   externalUrl: 'https://localhost/',
+  workers: 2,
+  buildTimeoutSeconds: 1800,
+  jobLockSeconds: 30,
+  buildAttempts: 3,
+  cacheMaxBytes: 0,
+  metricsListen: '0.0.0.0:2122',
 };
 
 type Parser = (raw: string) => unknown;
@@ -106,13 +125,23 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_VERSION_RECHECK_SECONDS: { key: 'versionRecheckSeconds', parse: number },
   IF_EXTERNAL_URL: { key: 'externalUrl', parse: text },
   IF_EXTERNAL_PXE_URL: { key: 'externalPxeUrl', parse: text },
+  REDIS_URL: { key: 'redisUrl', parse: text },
+  IF_REDIS_URL: { key: 'redisUrl', parse: text },
+  IF_WORKERS: { key: 'workers', parse: number },
+  IF_BUILD_TIMEOUT_SECONDS: { key: 'buildTimeoutSeconds', parse: number },
+  IF_JOB_LOCK_SECONDS: { key: 'jobLockSeconds', parse: number },
+  IF_BUILD_ATTEMPTS: { key: 'buildAttempts', parse: number },
+  IF_CACHE_DIR: { key: 'cacheDir', parse: text },
+  IF_CACHE_MAX_BYTES: { key: 'cacheMaxBytes', parse: number },
+  IF_METRICS_LISTEN: { key: 'metricsListen', parse: text },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {
   const out: Partial<Record<keyof Config, unknown>> = {};
   for (const [name, { key, parse }] of Object.entries(ENVIRONMENT)) {
     const raw = env[name];
-    if (raw !== undefined && raw !== '') out[key] = parse(raw);
+    if (raw === undefined || (raw === '' && key !== 'metricsListen')) continue;
+    out[key] = parse(raw);
   }
   return out;
 }
@@ -138,6 +167,7 @@ export function loadConfig(flags: Partial<Config>, env: NodeJS.ProcessEnv = proc
     ...config,
     dataDir: resolve(config.dataDir),
     ...(config.releaseLayoutDir !== undefined && { releaseLayoutDir: resolve(config.releaseLayoutDir) }),
+    cacheDir: resolve(config.cacheDir ?? join(config.dataDir, 'cache')),
   };
 }
 

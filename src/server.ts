@@ -1,24 +1,36 @@
-// Wires the service together from a Config and starts listening.
+// Wires the web service together from a Config and starts listening.
 
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { type Config, splitListen } from './config.js';
-import { AssetProducer } from './assets/producer.js';
+import { AssetService } from './assets/service.js';
 import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
+import { type Config, splitListen } from './config.js';
 import { createApp } from './http/app.js';
-import { RegistryClient } from './oci/registry/client.js';
-import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
-import { ReleaseService } from './release/release.js';
+import { Metrics } from './metrics.js';
+import { createQueueing, createRuntime } from './runtime.js';
 import { CachedSchematicStore, FsSchematicStore, SchematicService } from './schematic/index.js';
-import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
 
 export interface RunningServer {
   server: Server;
   /** The address actually bound, e.g. 127.0.0.1:40123. */
   address: string;
+  /** The metrics address actually bound, when metrics are on. */
+  metricsAddress?: string;
   close(): Promise<void>;
+}
+
+function boundAddress(server: Server, fallback: string): string {
+  const bound = server.address();
+  return typeof bound === 'object' && bound ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : fallback;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
 }
 
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
@@ -26,39 +38,42 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     capacity: config.schematicCacheCapacity,
     negativeTtlMs: config.schematicNegativeTtlSeconds * 1000,
   });
-  const releases = new ReleaseService({
-    backend: releaseBackend(config),
-    dataDir: config.dataDir,
-    minimumVersion: parseVersionTolerant(config.minTalosVersion),
-    brokenVersions: config.brokenTalosVersions.map((v) => parseVersionTolerant(v)),
-    recheckIntervalMs: config.versionRecheckSeconds * 1000,
+  const runtime = createRuntime(config, logger);
+  const queueing = createQueueing(config, runtime, logger);
+  const metrics = new Metrics(queueing.queue);
+  const assets = new AssetService({
+    releases: runtime.releases,
+    producer: runtime.producer,
+    cache: runtime.cache,
+    queue: queueing.queue,
     logger,
-  });
-  const producer = new AssetProducer({
-    releases,
-    workDir: join(config.dataDir, 'tmp'),
-    externalUrl: config.externalUrl,
-    logger,
+    onDelivered: (prepared, cached) => metrics.delivered(prepared, cached),
   });
   const app = createApp({
     logger,
     schematics: new SchematicService(store),
     allowedOrigins: config.allowedOrigins,
-    releases,
+    releases: runtime.releases,
     releaseRegistryName: config.releaseRegistry,
-    producer,
+    producer: runtime.producer,
+    assets,
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
-  const bound = server.address();
-  const address =
-    typeof bound === 'object' && bound
-      ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
-      : config.listen;
-  logger.info({ address, dataDir: config.dataDir, release: releases.description, version: VERSION }, 'image factory listening');
+  const address = boundAddress(server, config.listen);
+  let metricsServer: Server | undefined;
+  if (config.metricsListen !== '') {
+    const m = splitListen(config.metricsListen);
+    metricsServer = await metrics.listen(m.host, m.port);
+  }
+  const metricsAddress = metricsServer ? boundAddress(metricsServer, config.metricsListen) : undefined;
+  logger.info(
+    { address, metricsAddress, dataDir: config.dataDir, release: runtime.releases.description, queue: queueing.queue.description, cache: runtime.cache.description, version: VERSION },
+    'image factory listening',
+  );
   // Builds that need a missing host tool fail with a message naming its package; say so up front too.
   for (const tool of HOST_TOOLS) {
     locate(tool).catch((error: Error) => logger.warn({ tool: tool.name, package: tool.debianPackage }, error.message));
@@ -66,24 +81,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   return {
     server,
     address,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...(metricsAddress !== undefined && { metricsAddress }),
+    close: async () => {
+      await closeServer(server);
+      if (metricsServer) await closeServer(metricsServer);
+      await queueing.close();
+    },
   };
-}
-
-function releaseBackend(config: Config): ReleaseBackend {
-  if (config.releaseLayoutDir !== undefined) return new LayoutReleaseBackend(config.releaseLayoutDir, config.releaseNamespace);
-  const client = new RegistryClient({
-    registry: config.releaseRegistry,
-    insecure: config.releaseInsecure,
-    userAgent: `image-factory/${VERSION}`,
-    ...(config.releaseUsername !== undefined &&
-      config.releasePassword !== undefined && {
-        credentials: { username: config.releaseUsername, password: config.releasePassword },
-      }),
-  });
-  return new RegistryReleaseBackend(client, config.releaseNamespace);
 }

@@ -16,12 +16,18 @@ import type { ReleaseService } from '../release/release.js';
 import { buildKernelCmdline, cmdlineCustomization, UnsupportedCustomizationError } from '../talos/kernel-args.js';
 import { Quirks } from '../talos/quirks.js';
 import { versionTag } from '../talos/version.js';
+import type { ProgressReporter } from './build-spec.js';
 import { AssetNotImplementedError, type AssetTarget, InvalidAssetRequestError } from './target.js';
+
+/** The output kinds this factory builds so far. */
+const BUILT_KINDS = new Set(['kernel', 'cmdline', 'initramfs']);
 
 export interface ProducedAsset {
   /** A complete file; never a partial one. */
   path: string;
   size: number;
+  /** The file was made for this request (and may be moved); false for release inputs served as they are. */
+  owned: boolean;
   /** Removes what was made for this request only (a no-op for release inputs served as they are). */
   release(): Promise<void>;
 }
@@ -42,6 +48,9 @@ export class AssetProducer {
   validate(target: AssetTarget): void {
     const { request, version, schematic } = target;
     const customization = schematic.schematic.customization;
+    if (!BUILT_KINDS.has(request.kind)) {
+      throw new AssetNotImplementedError(`building ${request.kind} assets (${request.fileName}) is not implemented yet`);
+    }
     if (request.secureBoot) throw new InvalidAssetRequestError('secure boot is disabled');
     const skipsSchematic = request.kind === 'kernel' || request.kind === 'cmdline';
     if (!skipsSchematic && customization.embeddedMachineConfiguration !== '' && !new Quirks(version).supportsEmbeddedConfig()) {
@@ -77,12 +86,12 @@ export class AssetProducer {
     await this.options.releases.requireVersion(version);
   }
 
-  async produce(target: AssetTarget): Promise<ProducedAsset> {
+  async produce(target: AssetTarget, progress: ProgressReporter = () => {}): Promise<ProducedAsset> {
     this.validate(target);
     switch (target.request.kind) {
       case 'kernel': {
         const inputs = await this.options.releases.imagerInputs(target.version, target.request.arch);
-        return { path: inputs.kernel, size: (await stat(inputs.kernel)).size, release: async () => {} };
+        return { path: inputs.kernel, size: (await stat(inputs.kernel)).size, owned: false, release: async () => {} };
       }
       case 'cmdline':
         return this.inScratch(async (dir) => {
@@ -92,20 +101,22 @@ export class AssetProducer {
           return path;
         });
       case 'initramfs':
-        return this.inScratch((dir) => this.initramfs(target, dir));
+        return this.inScratch((dir) => this.initramfs(target, dir, progress));
       default:
         throw new AssetNotImplementedError(`building ${target.request.kind} assets (${target.request.fileName}) is not implemented yet`);
     }
   }
 
-  private async initramfs(target: AssetTarget, dir: string): Promise<string> {
+  private async initramfs(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
     const { version, request, schematic } = target;
     const releases = this.options.releases;
     const inputs = await releases.imagerInputs(version, request.arch);
     const customization = schematic.schematic.customization;
     const refs = await releases.resolveOfficialExtensions(version, customization.systemExtensions.officialExtensions ?? []);
     const extensions: LoadedExtension[] = [];
+    progress(20, 'pulling extensions');
     for (const ref of refs) extensions.push(await loadExtension(await releases.extensionTree(ref, request.arch), ref.repository));
+    progress(40, 'building the initramfs');
     extensions.push(
       await writeSchematicExtension(join(dir, 'schematic'), {
         schematicId: schematic.id,
@@ -133,7 +144,7 @@ export class AssetProducer {
     const release = () => rm(dir, { recursive: true, force: true });
     try {
       const path = await build(dir);
-      return { path, size: (await stat(path)).size, release };
+      return { path, size: (await stat(path)).size, owned: true, release };
     } catch (error) {
       await release();
       throw error;

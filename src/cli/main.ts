@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, DEFAULTS, loadConfig } from '../config.js';
 import { InvalidSchematicError, parseSchematic } from '../schematic/index.js';
 import { startServer } from '../server.js';
+import { startWorker } from '../../workers/main.js';
 import { VERSION } from '../version.js';
 
 async function readInput(file: string | undefined): Promise<Buffer> {
@@ -79,6 +80,20 @@ program
       externalPxeUrl: opts.externalPxeUrl,
     });
     const running = await startServer(config);
+    const stop = (): void => {
+      void running.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('worker')
+  .description('take asset builds from the Redis queue (REDIS_URL) and store them in the cache')
+  .option('--data-dir <dir>', `where release inputs and the asset cache are kept (env IF_DATA_DIR, default ${DEFAULTS.dataDir})`)
+  .option('--concurrency <n>', 'builds run at once (env IF_WORKERS, default 2)', positiveInt)
+  .action(async (opts: { dataDir?: string; concurrency?: number }) => {
+    const running = await startWorker(loadConfig({ dataDir: opts.dataDir, workers: opts.concurrency }));
     const stop = (): void => {
       void running.close().then(() => process.exit(0));
     };

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
 import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
 import type { AssetProducer } from '../assets/producer.js';
+import type { AssetService } from '../assets/service.js';
 import type { ReleaseService } from '../release/release.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
@@ -20,6 +21,7 @@ export interface AppDeps {
   /** Registry host shown in catalog refs (the configured release registry). */
   releaseRegistryName: string;
   producer: AssetProducer;
+  assets: AssetService;
   /** Base URL of the links in PXE scripts. */
   externalPxeUrl: string;
 }
@@ -36,7 +38,7 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(app);
   schematicRoutes(app, deps.schematics);
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
-  imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, externalPxeUrl: deps.externalPxeUrl });
+  imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
   app.use(notFound);
   app.use(errorHandler);
   return app;

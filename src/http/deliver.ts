@@ -1,23 +1,84 @@
-// Sends a produced asset: headers as upstream sets them, then the file streamed.
+// Sends a cached asset: upstream's headers, then the bytes streamed, with
+// HEAD, single byte ranges (206/416) and conditional requests on an ETag made
+// from the content digest.
 
-import { createReadStream } from 'node:fs';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import type { ProducedAsset } from '../assets/producer.js';
+import type { CachedAsset } from '../cache/cache.js';
 
 /** Upstream quotes the file name as given; strip what would break the header instead of escaping. */
-function dispositionName(name: string): string {
+export function dispositionName(name: string): string {
   return name.replace(/["\\\r\n]/g, '_');
 }
 
-export async function deliverAsset(req: Request, res: Response, asset: ProducedAsset, contentType: string, fileName: string): Promise<void> {
-  res.status(200);
-  res.setHeader('Content-Length', asset.size);
+function etagOf(asset: CachedAsset): string {
+  return `"sha256:${asset.metadata.sha256}"`;
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim().replace(/^W\//, '');
+    return t === '*' || t === etag;
+  });
+}
+
+/** One `bytes=` range, resolved against the size; 'invalid' when unsatisfiable; undefined when absent or not understood. */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'invalid' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // multi-range or garbage: send it all, as RFC 9110 allows
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'invalid';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'invalid';
+  return { start, end };
+}
+
+export async function deliverAsset(req: Request, res: Response, asset: CachedAsset, fileName: string): Promise<void> {
+  const { size, contentType } = asset.metadata;
+  const etag = etagOf(asset);
   res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Disposition', `attachment; filename="${dispositionName(fileName)}"`);
-  if (req.method === 'HEAD') {
+  res.setHeader('ETag', etag);
+  res.setHeader('Accept-Ranges', 'bytes');
+  if (matchesEtag(req.headers['if-none-match'], etag)) {
+    res.removeHeader('Content-Type');
+    res.status(304).end();
+    return;
+  }
+  const ifRange = req.headers['if-range'];
+  const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : undefined;
+  if (range === 'invalid') {
+    res.setHeader('Content-Range', `bytes */${size}`);
+    res.status(416).end();
+    return;
+  }
+  if (range) {
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    res.setHeader('Content-Length', range.end - range.start + 1);
+  } else {
+    res.status(200);
+    res.setHeader('Content-Length', size);
+  }
+  if (req.method === 'HEAD' || size === 0) {
     res.end();
     return;
   }
-  await pipeline(createReadStream(asset.path), res);
+  await pipeline(asset.open(range), res);
+}
+
+/** The `.sha256`/`.sha512` companion of an asset, in sha256sum's format. */
+export function deliverChecksum(req: Request, res: Response, asset: CachedAsset, fileName: string, algorithm: 'sha256' | 'sha512'): void {
+  const line = `${asset.metadata[algorithm]}  ${fileName}\n`;
+  res.status(200);
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Disposition', `attachment; filename="${dispositionName(fileName)}.${algorithm}"`);
+  res.setHeader('Content-Length', Buffer.byteLength(line));
+  res.end(req.method === 'HEAD' ? undefined : line);
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
 import { MissingToolError } from '../build/tools/host-tool.js';
+import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
 import { InvalidVersionError } from '../talos/version.js';
@@ -89,6 +90,11 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
     return sendError(res, 400, `error enhancing profile from schematic: ${err.message}`);
   }
   if (err instanceof AssetNotImplementedError) return sendError(res, 501, err.message);
+  if (err instanceof BuildFailedError) {
+    req.log.error({ err }, 'asset build failed');
+    if (!res.headersSent) sendError(res, 500, `asset build failed: ${err.message}`);
+    return;
+  }
   if (err instanceof MissingToolError) {
     req.log.error({ err }, 'host tool missing');
     return sendError(res, 503, `service not fully installed: ${err.message}`);

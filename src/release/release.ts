@@ -84,6 +84,7 @@ export class ReleaseService {
   private readonly versionList: LRUCache<'versions', TalosVersion[]>;
   private readonly extensionCatalogs: LRUCache<string, ExtensionRef[]>;
   private readonly overlayCatalogs: LRUCache<string, OverlayRef[]>;
+  private readonly imagerDigests: LRUCache<string, string>;
 
   constructor(private readonly options: ReleaseOptions) {
     this.images = options.images ?? OFFICIAL_IMAGE_NAMES;
@@ -91,6 +92,7 @@ export class ReleaseService {
     this.versionList = new LRUCache({ max: 1, ttl, fetchMethod: () => this.fetchVersions() });
     this.extensionCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchExtensionCatalog(tag) });
     this.overlayCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchOverlayCatalog(tag) });
+    this.imagerDigests = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchImagerDigest(tag) });
   }
 
   get description(): string {
@@ -142,13 +144,24 @@ export class ReleaseService {
     return (await this.overlayCatalogs.fetch(tag)) ?? [];
   }
 
+  /**
+   * The digest the imager tag of a version points at now: part of every asset
+   * key, so a re-published release gives new assets.
+   */
+  async imagerDigest(version: TalosVersion): Promise<string> {
+    const tag = await this.requireVersion(version);
+    return (await this.imagerDigests.fetch(tag)) ?? '';
+  }
+
   /** Kernel, initramfs, systemd-boot/stub and GRUB modules of a version, pulled once. */
   async imagerInputs(version: TalosVersion, arch: Arch): Promise<ImagerInputs> {
     const tag = await this.requireVersion(version);
-    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, 'imager'), async (tmp) => {
+    // Kept per digest: a tag published again gets its inputs pulled again.
+    const digest = await this.imagerDigest(version);
+    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, `imager-${digestHex(digest).slice(0, 16)}`), async (tmp) => {
       const repo = await this.options.backend.repository(this.images.imager);
       // The amd64 imager image carries the inputs of every architecture.
-      const { manifest } = await resolveImage(repo, tag, CATALOG_PLATFORM);
+      const { manifest } = await resolveImage(repo, digest, CATALOG_PLATFORM);
       await extractImage(repo, manifest, tmp, {
         include: (path) => path.startsWith('usr/install/') || path.startsWith('usr/lib/grub/'),
       });
@@ -195,6 +208,11 @@ export class ReleaseService {
       this.options.logger.info({ version: tag, image: name, arch }, 'pulled installer base');
     });
     return OciLayout.open(dir);
+  }
+
+  private async fetchImagerDigest(tag: string): Promise<string> {
+    const repo = await this.options.backend.repository(this.images.imager);
+    return (await repo.resolve(tag)).digest;
   }
 
   private async fetchVersions(): Promise<TalosVersion[]> {

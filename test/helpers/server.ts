@@ -25,7 +25,7 @@ export async function startService(
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', listen, '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', ...env } },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', IF_METRICS_LISTEN: '127.0.0.1:0', ...env } },
   );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

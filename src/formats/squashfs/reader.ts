@@ -15,7 +15,7 @@ import {
   basicType,
   compressorName,
 } from './constants.js';
-import { readListing } from './directory.js';
+import { readListing, type DirEntry } from './directory.js';
 import { SquashfsError } from './errors.js';
 import { extractSquashfs, type ExtractOptions } from './extract.js';
 import { decodeInode, type DirectoryInode, type FileInode, type Inode } from './inode.js';
@@ -174,10 +174,9 @@ export class SquashfsReader {
     return this.entry('', Buffer.alloc(0), inode);
   }
 
-  /** The entries of a directory, in stored (sorted) order. */
-  async readdir(dir: SquashfsEntry | string): Promise<SquashfsEntry[]> {
-    const parent = typeof dir === 'string' ? await this.stat(dir) : dir;
-    if (parent.inode.kind !== 'directory') throw new SquashfsError(`squashfs: /${parent.path} is not a directory`);
+  /** A directory's listing, names checked (no '/', '.', '..', NUL or duplicates). */
+  private async listing(parent: SquashfsEntry): Promise<DirEntry[]> {
+    if (parent.inode.kind !== 'directory') throw new SquashfsError(`squashfs: /${parent.path} is not a directory`, 'ENOTDIR');
     const inode: DirectoryInode = parent.inode;
     const size = inode.fileSize - 3;
     if (size <= 0) return [];
@@ -186,17 +185,27 @@ export class SquashfsReader {
       size,
     );
     const seen = new Set<string>();
-    const out: SquashfsEntry[] = [];
     for (const e of listing) {
       checkName(e.name, parent.path);
       const key = e.name.toString('latin1');
       if (seen.has(key)) throw new SquashfsError(`squashfs: duplicate name ${e.name.toString('utf8')} in /${parent.path}`);
       seen.add(key);
-      const child = await this.readInode(e.inode);
-      if (basicType(child.type) !== e.type) throw new SquashfsError(`squashfs: entry ${e.name.toString('utf8')} in /${parent.path} disagrees with its inode type`);
-      const path = parent.path === '' ? e.name.toString('utf8') : `${parent.path}/${e.name.toString('utf8')}`;
-      out.push(this.entry(path, e.name, child));
     }
+    return listing;
+  }
+
+  private async child(parent: SquashfsEntry, e: DirEntry): Promise<SquashfsEntry> {
+    const inode = await this.readInode(e.inode);
+    const name = e.name.toString('utf8');
+    if (basicType(inode.type) !== e.type) throw new SquashfsError(`squashfs: entry ${name} in /${parent.path} disagrees with its inode type`);
+    return this.entry(parent.path === '' ? name : `${parent.path}/${name}`, e.name, inode);
+  }
+
+  /** The entries of a directory, in stored (sorted) order. */
+  async readdir(dir: SquashfsEntry | string): Promise<SquashfsEntry[]> {
+    const parent = typeof dir === 'string' ? await this.stat(dir) : dir;
+    const out: SquashfsEntry[] = [];
+    for (const e of await this.listing(parent)) out.push(await this.child(parent, e));
     return out;
   }
 
@@ -205,9 +214,11 @@ export class SquashfsReader {
     let current = await this.root();
     for (const name of splitPath(path)) {
       if (current.type !== 'directory') throw new SquashfsError(`squashfs: /${current.path} is not a directory`, 'ENOTDIR');
-      const next = (await this.readdir(current)).find((e) => e.name === name);
-      if (!next) throw new SquashfsError(`squashfs: /${path.replace(/^\/+/, '')} does not exist`, 'ENOENT');
-      current = next;
+      // Compare names first: only the matching entry's inode is read.
+      const wanted = Buffer.from(name, 'utf8');
+      const match = (await this.listing(current)).find((e) => e.name.equals(wanted));
+      if (!match) throw new SquashfsError(`squashfs: /${path.replace(/^\/+/, '')} does not exist`, 'ENOENT');
+      current = await this.child(current, match);
     }
     return current;
   }

@@ -1,18 +1,23 @@
-// GET|HEAD /image/:schematic/:version/:path and GET /pxe/:schematic/:version/:path.
+// GET|HEAD /image/:schematic/:version/:path (plus its .sha256/.sha512
+// companions), GET /pxe/:schematic/:version/:path, and the build status of an
+// asset: GET /status/... (JSON) and GET /status/.../events (server-sent events).
 
-import type { Express, Request, RequestHandler } from 'express';
+import type { Express, Request, RequestHandler, Response } from 'express';
 import type { AssetProducer } from '../../assets/producer.js';
+import type { AssetService, PreparedAsset } from '../../assets/service.js';
 import type { AssetTarget } from '../../assets/target.js';
 import type { SchematicService } from '../../schematic/index.js';
-import { contentTypeFor, InvalidAssetPathError, parseAssetPath, parsePxeTarget } from '../../talos/asset-path.js';
+import { InvalidAssetPathError, parseAssetPath, parsePxeTarget } from '../../talos/asset-path.js';
 import { pxeScript } from '../../talos/pxe.js';
 import { parsePathVersion } from '../../talos/version.js';
-import { deliverAsset } from '../deliver.js';
+import { deliverAsset, deliverChecksum } from '../deliver.js';
+import { goJson } from '../go-json.js';
 import { route, sendError, sendText } from '../routing.js';
 
 export interface ImageRouteDeps {
   schematics: SchematicService;
   producer: AssetProducer;
+  assets: AssetService;
   externalPxeUrl: string;
 }
 
@@ -25,58 +30,117 @@ class RouteError extends Error {
   }
 }
 
+const CHECKSUMS = { '.sha256': 'sha256', '.sha512': 'sha512' } as const;
+
 /** The URL's schematic, version and file name, checked in upstream's order. */
-async function resolveTarget(deps: ImageRouteDeps, req: Request, parse: (path: string) => AssetTarget['request']): Promise<AssetTarget> {
+async function resolveTarget(deps: ImageRouteDeps, req: Request, path: string, parse: (path: string) => AssetTarget['request']): Promise<AssetTarget> {
   const id = String(req.params.schematic);
   const schematic = await deps.schematics.getParsed(id);
   if (!schematic) throw new RouteError(404, `schematic ID ${JSON.stringify(id)} not found`);
   const version = parsePathVersion(String(req.params.version));
   try {
-    return { schematic, version, request: parse(String(req.params.path)) };
+    return { schematic, version, request: parse(path) };
   } catch (error) {
     if (error instanceof InvalidAssetPathError) throw new RouteError(400, `error parsing profile from path: ${error.message}`);
     throw error;
   }
 }
 
-export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
-  const image: RequestHandler = async (req, res, next) => {
+async function prepare(deps: ImageRouteDeps, req: Request, path: string): Promise<PreparedAsset> {
+  const target = await resolveTarget(deps, req, path, parseAssetPath);
+  return deps.assets.prepare(target.schematic, target.version, target.request);
+}
+
+function handle(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return async (req, res, next) => {
     try {
-      const target = await resolveTarget(deps, req, parseAssetPath);
-      const asset = await deps.producer.produce(target);
-      try {
-        const fileName = typeof req.query.filename === 'string' && req.query.filename !== '' ? req.query.filename : target.request.fileName;
-        await deliverAsset(req, res, asset, contentTypeFor(target.request.fileName), fileName);
-      } finally {
-        await asset.release();
-      }
+      await handler(req, res);
     } catch (error) {
       if (error instanceof RouteError) return sendError(res, error.status, error.message);
+      if (res.headersSent) {
+        res.destroy(error as Error); // the body was under way: cut it so the client sees a failed download
+        return;
+      }
       next(error);
     }
   };
+}
+
+export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
+  const image = handle(async (req, res) => {
+    let path = String(req.params.path);
+    const suffix = Object.keys(CHECKSUMS).find((s) => path.endsWith(s)) as keyof typeof CHECKSUMS | undefined;
+    if (suffix) path = path.slice(0, -suffix.length);
+    const prepared = await prepare(deps, req, path);
+    const asset = await deps.assets.fetch(prepared);
+    const fileName = typeof req.query.filename === 'string' && req.query.filename !== '' ? req.query.filename : path;
+    if (suffix) deliverChecksum(req, res, asset, fileName, CHECKSUMS[suffix]);
+    else await deliverAsset(req, res, asset, fileName);
+  });
   route(app, '/image/:schematic/:version/:path', { GET: image, HEAD: image });
 
-  const pxe: RequestHandler = async (req, res, next) => {
-    try {
-      const target = await resolveTarget(deps, req, parsePxeTarget);
-      deps.producer.validate(target);
-      await deps.producer.requireVersion(target.version);
-      const versionSegment = String(req.params.version);
-      const script = pxeScript({
-        pxeBaseUrl: deps.externalPxeUrl,
-        schematicId: target.schematic.id,
-        versionTag: versionSegment.startsWith('v') ? versionSegment : `v${versionSegment}`,
-        platform: target.request.platform,
-        arch: target.request.arch,
-        secureBoot: target.request.secureBoot,
-        cmdline: deps.producer.cmdline(target),
-      });
-      sendText(res, 200, 'text/plain; charset=utf-8', script);
-    } catch (error) {
-      if (error instanceof RouteError) return sendError(res, error.status, error.message);
-      next(error);
-    }
-  };
+  const status = handle(async (req, res) => {
+    const prepared = await prepare(deps, req, String(req.params.path));
+    if (req.query.build === 'true') deps.assets.start(prepared);
+    sendText(res, 200, 'application/json', goJson({ key: prepared.spec.key, ...(await deps.assets.status(prepared)) }));
+  });
+  route(app, '/status/:schematic/:version/:path', { GET: status });
+
+  const events = handle(async (req, res) => {
+    const prepared = await prepare(deps, req, String(req.params.path));
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.flushHeaders();
+    let finished = false;
+    const send = (state: object): void => {
+      if (!finished) res.write(`data: ${JSON.stringify({ key: prepared.spec.key, ...state })}\n\n`);
+    };
+    const finish = (): void => {
+      finished = true;
+      stop();
+      clearInterval(heartbeat);
+      res.end();
+    };
+    const stop = deps.assets.watch(prepared, (state) => {
+      if (state.state === 'done') {
+        void deps.assets.status(prepared).then((s) => {
+          send(s);
+          finish();
+        });
+        return;
+      }
+      send(state);
+      if (state.state === 'failed') finish();
+    });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    req.on('close', () => {
+      finished = true;
+      stop();
+      clearInterval(heartbeat);
+    });
+    if (req.query.build === 'true') deps.assets.start(prepared);
+    const now = await deps.assets.status(prepared);
+    send(now);
+    if (now.state === 'cached' || now.state === 'failed') finish();
+  });
+  route(app, '/status/:schematic/:version/:path/events', { GET: events });
+
+  const pxe = handle(async (req, res) => {
+    const target = await resolveTarget(deps, req, String(req.params.path), parsePxeTarget);
+    deps.producer.validate(target);
+    await deps.producer.requireVersion(target.version);
+    const versionSegment = String(req.params.version);
+    const script = pxeScript({
+      pxeBaseUrl: deps.externalPxeUrl,
+      schematicId: target.schematic.id,
+      versionTag: versionSegment.startsWith('v') ? versionSegment : `v${versionSegment}`,
+      platform: target.request.platform,
+      arch: target.request.arch,
+      secureBoot: target.request.secureBoot,
+      cmdline: deps.producer.cmdline(target),
+    });
+    sendText(res, 200, 'text/plain; charset=utf-8', script);
+  });
   route(app, '/pxe/:schematic/:version/:path', { GET: pxe });
 }

@@ -1,0 +1,49 @@
+// The AssetKey: one digest of everything that decides an asset's bytes. Same
+// key, same bytes; anything that could change them changes the key.
+
+import { createHash } from 'node:crypto';
+import type { AssetRequest } from '../talos/asset-path.js';
+import type { OutputKind } from '../talos/kernel-args.js';
+
+/**
+ * Bumped whenever a builder's output for a kind changes, so caches built by an
+ * older factory are not served as if they were current.
+ */
+export const RECIPE_VERSIONS: Record<OutputKind, number> = {
+  kernel: 1,
+  cmdline: 1,
+  initramfs: 1,
+  uki: 1,
+  iso: 1,
+  image: 1,
+  installer: 1,
+};
+
+export interface AssetKeyParts {
+  request: AssetRequest;
+  /** The schematic's canonical YAML. */
+  canonical: string;
+  versionTag: string;
+  /** Digests of every input image the build reads (imager, extensions, installer base, ...). */
+  inputDigests: readonly string[];
+}
+
+export function assetKey(parts: AssetKeyParts): string {
+  const { request } = parts;
+  // The file name is not part of it: `?filename=` and aliases like x86_64 share one asset.
+  const what = {
+    recipe: RECIPE_VERSIONS[request.kind],
+    kind: request.kind,
+    platform: request.platform,
+    arch: request.arch,
+    secureBoot: request.secureBoot,
+    diskFormat: request.diskFormat ?? null,
+    diskFormatOptions: request.diskFormatOptions ?? null,
+    compression: request.compression ?? null,
+    diskSize: request.diskSize ?? null,
+    version: parts.versionTag,
+    schematic: parts.canonical,
+    inputs: [...parts.inputDigests],
+  };
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+}

@@ -1,0 +1,90 @@
+// The one path every asset request takes: validate, compute the AssetKey, serve
+// from the cache or have the queue build it (once, however many ask), then
+// serve it from the cache.
+
+import type { Logger } from 'pino';
+import type { AssetCache, CachedAsset } from '../cache/cache.js';
+import type { BuildQueue, BuildState } from '../jobs/queue.js';
+import type { ReleaseService } from '../release/release.js';
+import type { ParsedSchematic } from '../schematic/schematic.js';
+import type { AssetRequest } from '../talos/asset-path.js';
+import { contentTypeFor } from '../talos/asset-path.js';
+import { type TalosVersion, versionTag } from '../talos/version.js';
+import type { BuildSpec } from './build-spec.js';
+import { assetKey } from './key.js';
+import type { AssetProducer } from './producer.js';
+
+export interface PreparedAsset {
+  spec: BuildSpec;
+  request: AssetRequest;
+  version: TalosVersion;
+  contentType: string;
+}
+
+export interface AssetServiceOptions {
+  releases: ReleaseService;
+  producer: AssetProducer;
+  cache: AssetCache;
+  queue: BuildQueue;
+  logger: Logger;
+  /** Called once per asset answered: from the cache, or after a build. */
+  onDelivered?: (prepared: PreparedAsset, cached: boolean) => void;
+}
+
+/** Output kinds whose bytes include the schematic's system extensions. */
+const WITH_EXTENSIONS = new Set(['initramfs', 'uki', 'iso', 'image', 'installer']);
+
+export class AssetService {
+  constructor(private readonly options: AssetServiceOptions) {}
+
+  /** Checks the request (4xx errors happen here, before anything is queued) and computes its key. */
+  async prepare(schematic: ParsedSchematic, version: TalosVersion, request: AssetRequest): Promise<PreparedAsset> {
+    const target = { schematic, version, request };
+    this.options.producer.validate(target);
+    const inputs = [await this.options.releases.imagerDigest(version)];
+    if (WITH_EXTENSIONS.has(request.kind)) {
+      const names = schematic.schematic.customization.systemExtensions.officialExtensions ?? [];
+      for (const ext of await this.options.releases.resolveOfficialExtensions(version, names)) inputs.push(ext.digest);
+    }
+    if (request.kind === 'cmdline') this.options.producer.cmdline(target); // refuses what cannot be built, now
+    const tag = versionTag(version);
+    const key = assetKey({ request, canonical: schematic.canonical, versionTag: tag, inputDigests: inputs });
+    return {
+      spec: { key, canonical: schematic.canonical, versionTag: tag, path: request.fileName },
+      request,
+      version,
+      contentType: contentTypeFor(request.fileName),
+    };
+  }
+
+  /** The asset from the cache, built first when it is not there. */
+  async fetch(prepared: PreparedAsset): Promise<CachedAsset> {
+    const { key } = prepared.spec;
+    const hit = await this.options.cache.get(key);
+    if (hit) {
+      this.options.onDelivered?.(prepared, true);
+      return hit;
+    }
+    await this.options.queue.run(prepared.spec);
+    const built = await this.options.cache.get(key);
+    if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
+    this.options.onDelivered?.(prepared, false);
+    return built;
+  }
+
+  /** Cached, or what the queue knows about the build. */
+  async status(prepared: PreparedAsset): Promise<BuildState | { state: 'cached'; size: number; sha256: string }> {
+    const hit = await this.options.cache.get(prepared.spec.key);
+    if (hit) return { state: 'cached', size: hit.metadata.size, sha256: hit.metadata.sha256 };
+    return this.options.queue.state(prepared.spec.key);
+  }
+
+  /** Starts a build without waiting for it (the status stream reports it). */
+  start(prepared: PreparedAsset): void {
+    this.fetch(prepared).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
+  }
+
+  watch(prepared: PreparedAsset, listener: (state: BuildState) => void): () => void {
+    return this.options.queue.watch(prepared.spec.key, listener);
+  }
+}

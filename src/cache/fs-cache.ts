@@ -1,0 +1,145 @@
+// The default asset cache: files under `<dir>/<key[0:2]>/<key>` with a JSON
+// metadata file beside each. Data is written under a temporary name, fsynced
+// and renamed, and the metadata (with digests) is renamed in last, so an entry
+// exists only when complete. Sizes are checked on every read and digests once
+// per process, so a truncated or damaged file is dropped and rebuilt, never
+// served. A size budget evicts the least recently used entries.
+
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
+import { digestFile } from './digest-file.js';
+
+const KEY = /^[0-9a-f]{64}$/;
+
+export interface FsCacheOptions {
+  dir: string;
+  /** Evict least recently used entries above this many bytes (0 = unlimited). */
+  maxBytes: number;
+  logger: Logger;
+}
+
+export class FsAssetCache implements AssetCache {
+  readonly description: string;
+  /** Entries whose content was hashed and found right by this process (key → mtime of the data). */
+  private readonly verified = new Map<string, number>();
+  private evicting: Promise<void> | undefined;
+
+  constructor(private readonly options: FsCacheOptions) {
+    this.description = `filesystem ${options.dir}`;
+  }
+
+  private paths(key: string): { data: string; meta: string } {
+    if (!KEY.test(key)) throw new Error(`not an asset key: ${key}`);
+    const base = join(this.options.dir, key.slice(0, 2), key);
+    return { data: `${base}.data`, meta: `${base}.json` };
+  }
+
+  async get(key: string): Promise<CachedAsset | undefined> {
+    const { data, meta } = this.paths(key);
+    let metadata: AssetMetadata;
+    try {
+      metadata = JSON.parse(await readFile(meta, 'utf8')) as AssetMetadata;
+    } catch {
+      return undefined;
+    }
+    const st = await stat(data).catch(() => undefined);
+    if (!st || st.size !== metadata.size || metadata.key !== key) return this.drop(key, `size ${st?.size ?? 'missing'} != ${metadata.size}`);
+    if (this.verified.get(key) !== st.mtimeMs) {
+      const actual = await digestFile(data);
+      if (actual.sha256 !== metadata.sha256) return this.drop(key, 'content does not match its SHA-256');
+      this.verified.set(key, st.mtimeMs);
+    }
+    // The metadata file's mtime is the entry's last use, for LRU eviction.
+    const now = new Date();
+    await utimes(meta, now, now).catch(() => undefined);
+    return this.entry(data, metadata);
+  }
+
+  async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
+    const { data, meta } = this.paths(key);
+    await mkdir(dirname(data), { recursive: true });
+    const digests = await digestFile(file);
+    const tmpData = `${data}.tmp-${process.pid}-${Date.now()}`;
+    await rename(file, tmpData).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EXDEV') throw error; // another file system: copy instead
+      await copyFile(file, tmpData);
+      await rm(file, { force: true });
+    });
+    await fsync(tmpData);
+    await rename(tmpData, data);
+    const metadata: AssetMetadata = { key, size: digests.size, sha256: digests.sha256, sha512: digests.sha512, contentType, createdAt: Date.now() };
+    const tmpMeta = `${meta}.tmp-${process.pid}-${Date.now()}`;
+    const handle = await open(tmpMeta, 'w');
+    try {
+      await handle.writeFile(JSON.stringify(metadata));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmpMeta, meta);
+    await fsync(dirname(data));
+    this.verified.set(key, (await stat(data)).mtimeMs);
+    void this.evict();
+    return this.entry(data, metadata);
+  }
+
+  private entry(data: string, metadata: AssetMetadata): CachedAsset {
+    return {
+      metadata,
+      open: (range) => createReadStream(data, range ? { start: range.start, end: range.end } : {}),
+    };
+  }
+
+  private async drop(key: string, why: string): Promise<undefined> {
+    const { data, meta } = this.paths(key);
+    this.options.logger.warn({ key, why }, 'dropping damaged cache entry');
+    this.verified.delete(key);
+    await rm(meta, { force: true });
+    await rm(data, { force: true });
+    return undefined;
+  }
+
+  /** Removes least recently used entries until the cache fits its budget (one pass at a time). */
+  private evict(): Promise<void> {
+    if (this.options.maxBytes <= 0) return Promise.resolve();
+    this.evicting ??= this.evictOnce().finally(() => (this.evicting = undefined));
+    return this.evicting;
+  }
+
+  private async evictOnce(): Promise<void> {
+    const entries: Array<{ key: string; size: number; used: number }> = [];
+    for (const shard of await readdir(this.options.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.options.dir, shard)).catch(() => [] as string[])) {
+        if (!name.endsWith('.json')) continue;
+        const key = name.slice(0, -'.json'.length);
+        if (!KEY.test(key)) continue;
+        const { data, meta } = this.paths(key);
+        const [m, d] = await Promise.all([stat(meta).catch(() => undefined), stat(data).catch(() => undefined)]);
+        if (m && d) entries.push({ key, size: d.size, used: m.mtimeMs });
+      }
+    }
+    let total = entries.reduce((sum, e) => sum + e.size, 0);
+    entries.sort((a, b) => a.used - b.used);
+    for (const e of entries) {
+      if (total <= this.options.maxBytes) break;
+      const { data, meta } = this.paths(e.key);
+      await rm(meta, { force: true });
+      await rm(data, { force: true });
+      this.verified.delete(e.key);
+      total -= e.size;
+      this.options.logger.info({ key: e.key, size: e.size }, 'evicted cache entry');
+    }
+  }
+}
+
+async function fsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

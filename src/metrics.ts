@@ -1,0 +1,71 @@
+// Prometheus metrics, served on their own address: upstream's names where it
+// has them, plus the build queue's depth, active builds and failures.
+
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PreparedAsset } from './assets/service.js';
+import type { BuildQueue } from './jobs/queue.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly labels = ['talos_version', 'output_kind', 'arch'] as const;
+  readonly schematicCreate = new Counter({ name: 'image_factory_schematic_create_total', help: 'Schematics created.', registers: [this.registry] });
+  readonly schematicGet = new Counter({ name: 'image_factory_schematic_get_total', help: 'Schematics read.', registers: [this.registry] });
+  readonly deliveredCached = new Counter({
+    name: 'image_factory_assets_delivered_cached_total',
+    help: 'Assets answered from the cache.',
+    labelNames: this.labels,
+    registers: [this.registry],
+  });
+  readonly built = new Counter({ name: 'image_factory_assets_built_total', help: 'Assets answered after a build.', labelNames: this.labels, registers: [this.registry] });
+  readonly buildFailures = new Counter({ name: 'image_factory_build_failures_total', help: 'Asset requests whose build failed.', registers: [this.registry] });
+  readonly requestLatency = new Histogram({
+    name: 'image_factory_assets_build_latency_seconds',
+    help: 'Time to answer an asset that had to be built.',
+    buckets: [1, 10, 60, 180, 600],
+    registers: [this.registry],
+  });
+
+  constructor(queue: BuildQueue) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'image_factory_build_queue_depth',
+      help: 'Builds waiting for a worker.',
+      registers: [this.registry],
+      async collect() {
+        this.set((await queue.counts()).waiting);
+      },
+    });
+    new Gauge({
+      name: 'image_factory_builds_active',
+      help: 'Builds running.',
+      registers: [this.registry],
+      async collect() {
+        this.set((await queue.counts()).active);
+      },
+    });
+  }
+
+  delivered(prepared: PreparedAsset, cached: boolean): void {
+    const labels = { talos_version: prepared.spec.versionTag, output_kind: prepared.request.kind, arch: prepared.request.arch };
+    (cached ? this.deliveredCached : this.built).inc(labels);
+  }
+
+  /** Serves /metrics on its own listener. */
+  listen(host: string, port: number): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('404 page not found\n');
+        return;
+      }
+      this.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text))
+        .catch((error: Error) => res.writeHead(500).end(`${error.message}\n`));
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}

@@ -1,0 +1,84 @@
+// The parts both the web process and a worker process are made of: where
+// releases come from, how assets are produced and where they are cached, and
+// the build queue (in-process, or BullMQ on Redis with or without local workers).
+
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { type BuildDeps, runBuild } from './assets/build-spec.js';
+import { AssetProducer } from './assets/producer.js';
+import type { AssetCache } from './cache/cache.js';
+import { FsAssetCache } from './cache/fs-cache.js';
+import type { Config } from './config.js';
+import { BullQueue, BullWorkers } from './jobs/bullmq.js';
+import { type Builder, InProcessQueue } from './jobs/in-process.js';
+import type { BuildQueue } from './jobs/queue.js';
+import { RegistryClient } from './oci/registry/client.js';
+import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
+import { ReleaseService } from './release/release.js';
+import { parseVersionTolerant } from './talos/version.js';
+import { VERSION } from './version.js';
+
+export interface Runtime {
+  releases: ReleaseService;
+  producer: AssetProducer;
+  cache: AssetCache;
+  /** Runs one build and stores its result in the cache. */
+  builder: Builder;
+}
+
+export function createRuntime(config: Config, logger: Logger): Runtime {
+  const releases = new ReleaseService({
+    backend: releaseBackend(config),
+    dataDir: config.dataDir,
+    minimumVersion: parseVersionTolerant(config.minTalosVersion),
+    brokenVersions: config.brokenTalosVersions.map((v) => parseVersionTolerant(v)),
+    recheckIntervalMs: config.versionRecheckSeconds * 1000,
+    logger,
+  });
+  const workDir = join(config.dataDir, 'tmp');
+  const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
+  const cache = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const deps: BuildDeps = { producer, cache, workDir, logger };
+  return { releases, producer, cache, builder: (spec, progress) => runBuild(spec, deps, progress) };
+}
+
+export interface Queueing {
+  queue: BuildQueue;
+  /** Workers taking jobs from Redis in this process, when there are any. */
+  workers?: BullWorkers;
+  close(): Promise<void>;
+}
+
+/** The queue this process uses, and its local workers (`config.workers` builds at once). */
+export function createQueueing(config: Config, runtime: Runtime, logger: Logger): Queueing {
+  const timeoutMs = config.buildTimeoutSeconds * 1000;
+  if (config.redisUrl === undefined) {
+    const queue = new InProcessQueue(runtime.builder, { concurrency: Math.max(1, config.workers), timeoutMs });
+    return { queue, close: () => queue.close() };
+  }
+  const options = { redisUrl: config.redisUrl, timeoutMs, lockMs: config.jobLockSeconds * 1000, attempts: config.buildAttempts, logger };
+  const queue = new BullQueue(options);
+  const workers = config.workers > 0 ? new BullWorkers(runtime.builder, config.workers, options) : undefined;
+  return {
+    queue,
+    ...(workers && { workers }),
+    close: async () => {
+      await workers?.close();
+      await queue.close();
+    },
+  };
+}
+
+function releaseBackend(config: Config): ReleaseBackend {
+  if (config.releaseLayoutDir !== undefined) return new LayoutReleaseBackend(config.releaseLayoutDir, config.releaseNamespace);
+  const client = new RegistryClient({
+    registry: config.releaseRegistry,
+    insecure: config.releaseInsecure,
+    userAgent: `image-factory/${VERSION}`,
+    ...(config.releaseUsername !== undefined &&
+      config.releasePassword !== undefined && {
+        credentials: { username: config.releaseUsername, password: config.releasePassword },
+      }),
+  });
+  return new RegistryReleaseBackend(client, config.releaseNamespace);
+}
