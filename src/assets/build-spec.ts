@@ -42,6 +42,7 @@ export interface BuildDeps {
 export async function runBuild(spec: BuildSpec, deps: BuildDeps, progress: ProgressReporter = () => {}): Promise<void> {
   const target = targetFromSpec(spec);
   const started = Date.now();
+  deps.logger.info({ key: spec.key, asset: spec.path, version: spec.versionTag }, 'asset build started');
   progress(5, 'resolving inputs');
   const produced = await deps.producer.produce(target, progress);
   try {

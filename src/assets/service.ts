@@ -66,7 +66,12 @@ export class AssetService {
       return hit;
     }
     await this.options.queue.run(prepared.spec);
-    const built = await this.options.cache.get(key);
+    let built = await this.options.cache.get(key);
+    if (!built) {
+      // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
+      await this.options.queue.run(prepared.spec, { rebuild: true });
+      built = await this.options.cache.get(key);
+    }
     if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
     this.options.onDelivered?.(prepared, false);
     return built;

@@ -9,9 +9,16 @@ import type { Logger } from 'pino';
 import type { BuildSpec } from '../assets/build-spec.js';
 import type { Builder } from './in-process.js';
 import { withTimeout } from './in-process.js';
-import { BuildFailedError, type BuildQueue, type BuildState, type StateListener } from './queue.js';
+import { BuildFailedError, type BuildQueue, type BuildState, type RunOptions, type StateListener } from './queue.js';
 
 export const QUEUE_NAME = 'image-factory-builds';
+
+/** How often a waiting caller checks that its job still exists. */
+const WAIT_CHECK_MS = 5000;
+
+function isWaitTimeout(error: unknown): boolean {
+  return error instanceof Error && /timed out before finishing/.test(error.message);
+}
 
 export interface BullOptions {
   redisUrl: string;
@@ -49,23 +56,37 @@ export class BullQueue implements BuildQueue {
     this.ready = this.events.waitUntilReady();
   }
 
-  async run(spec: BuildSpec): Promise<void> {
+  async run(spec: BuildSpec, options: RunOptions = {}): Promise<void> {
     await this.ready;
-    const existing = await Job.fromId<BuildSpec>(this.queue, spec.key);
+    let existing = await Job.fromId<BuildSpec>(this.queue, spec.key);
     // A failure is reported to those who waited for it; a new request starts over.
-    if (existing && (await existing.isFailed())) await existing.remove().catch(() => undefined);
-    const job = await this.queue.add('build', spec, {
+    if (existing && ((await existing.isFailed()) || (options.rebuild && (await existing.isCompleted())))) {
+      await existing.remove().catch(() => undefined);
+      existing = undefined;
+    }
+    for (;;) {
+      const job = existing ?? (await this.add(spec));
+      existing = undefined;
+      try {
+        await job.waitUntilFinished(this.events, WAIT_CHECK_MS);
+        return;
+      } catch (error) {
+        if (!isWaitTimeout(error)) throw new BuildFailedError((error as Error).message, { cause: error });
+        // No news for a while: the job may be gone (Redis restarted without its data); then submit it again.
+        existing = await Job.fromId<BuildSpec>(this.queue, spec.key);
+        if (existing && (await existing.isFailed())) throw new BuildFailedError(existing.failedReason ?? 'build failed');
+      }
+    }
+  }
+
+  private add(spec: BuildSpec): Promise<Job<BuildSpec>> {
+    return this.queue.add('build', spec, {
       jobId: spec.key,
       attempts: this.options.attempts,
       backoff: { type: 'exponential', delay: 2000 },
       removeOnComplete: { age: 300 },
       removeOnFail: { age: 600 },
     });
-    try {
-      await job.waitUntilFinished(this.events);
-    } catch (error) {
-      throw new BuildFailedError((error as Error).message, { cause: error });
-    }
   }
 
   async state(key: string): Promise<BuildState> {

@@ -17,6 +17,14 @@ export class BuildFailedError extends Error {
   override name = 'BuildFailedError';
 }
 
+export interface RunOptions {
+  /**
+   * Build again even when the queue remembers a finished build of this key
+   * (its result is gone from the cache, e.g. evicted or found damaged).
+   */
+  rebuild?: boolean;
+}
+
 export interface BuildQueue {
   readonly description: string;
   /**
@@ -24,7 +32,7 @@ export interface BuildQueue {
    * resolves when it has finished (the asset is then in the cache); rejects with
    * BuildFailedError when it failed. A caller that stops waiting does not stop the build.
    */
-  run(spec: BuildSpec): Promise<void>;
+  run(spec: BuildSpec, options?: RunOptions): Promise<void>;
   /** What is happening to a key's build right now (idle = nothing known). */
   state(key: string): Promise<BuildState>;
   /** Calls `listener` on every state change of a key's build until unsubscribed. */
