@@ -68,6 +68,12 @@ export const configSchema = z.object({
   cacheDir: z.string().min(1).optional(),
   /** Least recently used assets are evicted above this size (0 = no limit). */
   cacheMaxBytes: z.number().int().nonnegative(),
+  /** A registry holding assets for every instance (host[:port]); unset = this instance's disk only. */
+  cacheRegistry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'must be a registry host such as registry.example.com:5000').optional(),
+  cacheRepository: z.string().regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)*$/, 'must be a repository path such as image-factory/cache'),
+  cacheInsecure: z.boolean(),
+  cacheUsername: z.string().optional(),
+  cachePassword: z.string().optional(),
   /** Prometheus metrics on their own address ('' = off). */
   metricsListen: z.union([listenAddress, z.literal('')]),
 });
@@ -93,6 +99,8 @@ export const DEFAULTS: Config = {
   jobLockSeconds: 30,
   buildAttempts: 3,
   cacheMaxBytes: 0,
+  cacheRepository: 'image-factory/cache',
+  cacheInsecure: false,
   metricsListen: '0.0.0.0:2122',
 };
 
@@ -133,6 +141,11 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_BUILD_ATTEMPTS: { key: 'buildAttempts', parse: number },
   IF_CACHE_DIR: { key: 'cacheDir', parse: text },
   IF_CACHE_MAX_BYTES: { key: 'cacheMaxBytes', parse: number },
+  IF_CACHE_REGISTRY: { key: 'cacheRegistry', parse: text },
+  IF_CACHE_REPOSITORY: { key: 'cacheRepository', parse: text },
+  IF_CACHE_INSECURE: { key: 'cacheInsecure', parse: boolean },
+  IF_CACHE_USERNAME: { key: 'cacheUsername', parse: text },
+  IF_CACHE_PASSWORD: { key: 'cachePassword', parse: text },
   IF_METRICS_LISTEN: { key: 'metricsListen', parse: text },
 };
 

@@ -9,8 +9,6 @@ import type { BuildQueue } from './jobs/queue.js';
 export class Metrics {
   readonly registry = new Registry();
   private readonly labels = ['talos_version', 'output_kind', 'arch'] as const;
-  readonly schematicCreate = new Counter({ name: 'image_factory_schematic_create_total', help: 'Schematics created.', registers: [this.registry] });
-  readonly schematicGet = new Counter({ name: 'image_factory_schematic_get_total', help: 'Schematics read.', registers: [this.registry] });
   readonly deliveredCached = new Counter({
     name: 'image_factory_assets_delivered_cached_total',
     help: 'Assets answered from the cache.',
@@ -19,9 +17,9 @@ export class Metrics {
   });
   readonly built = new Counter({ name: 'image_factory_assets_built_total', help: 'Assets answered after a build.', labelNames: this.labels, registers: [this.registry] });
   readonly buildFailures = new Counter({ name: 'image_factory_build_failures_total', help: 'Asset requests whose build failed.', registers: [this.registry] });
-  readonly requestLatency = new Histogram({
+  readonly buildLatency = new Histogram({
     name: 'image_factory_assets_build_latency_seconds',
-    help: 'Time to answer an asset that had to be built.',
+    help: 'Time to answer an asset request that waited for a build.',
     buckets: [1, 10, 60, 180, 600],
     registers: [this.registry],
   });
@@ -46,9 +44,11 @@ export class Metrics {
     });
   }
 
-  delivered(prepared: PreparedAsset, cached: boolean): void {
+  /** Counts an answered asset request: from the cache, or after a build. */
+  delivered(prepared: PreparedAsset, cached: boolean, ms: number): void {
     const labels = { talos_version: prepared.spec.versionTag, output_kind: prepared.request.kind, arch: prepared.request.arch };
     (cached ? this.deliveredCached : this.built).inc(labels);
+    if (!cached) this.buildLatency.observe(ms / 1000);
   }
 
   /** Serves /metrics on its own listener. */

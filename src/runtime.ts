@@ -8,6 +8,8 @@ import { type BuildDeps, runBuild } from './assets/build-spec.js';
 import { AssetProducer } from './assets/producer.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
+import { OciAssetStore } from './cache/oci-cache.js';
+import { TieredAssetCache } from './cache/tiered-cache.js';
 import type { Config } from './config.js';
 import { BullQueue, BullWorkers } from './jobs/bullmq.js';
 import { type Builder, InProcessQueue } from './jobs/in-process.js';
@@ -37,7 +39,8 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
   });
   const workDir = join(config.dataDir, 'tmp');
   const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
-  const cache = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
   const deps: BuildDeps = { producer, cache, workDir, logger };
   return { releases, producer, cache, builder: (spec, progress) => runBuild(spec, deps, progress) };
 }
@@ -67,6 +70,17 @@ export function createQueueing(config: Config, runtime: Runtime, logger: Logger)
       await queue.close();
     },
   };
+}
+
+function sharedStore(config: Config, logger: Logger): OciAssetStore {
+  const client = new RegistryClient({
+    registry: config.cacheRegistry!,
+    insecure: config.cacheInsecure,
+    userAgent: `image-factory/${VERSION}`,
+    ...(config.cacheUsername !== undefined &&
+      config.cachePassword !== undefined && { credentials: { username: config.cacheUsername, password: config.cachePassword } }),
+  });
+  return new OciAssetStore(client.repository(config.cacheRepository), logger);
 }
 
 function releaseBackend(config: Config): ReleaseBackend {

@@ -47,7 +47,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     cache: runtime.cache,
     queue: queueing.queue,
     logger,
-    onDelivered: (prepared, cached) => metrics.delivered(prepared, cached),
+    onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
+    onFailed: () => metrics.buildFailures.inc(),
   });
   const app = createApp({
     logger,

@@ -27,8 +27,10 @@ export interface AssetServiceOptions {
   cache: AssetCache;
   queue: BuildQueue;
   logger: Logger;
-  /** Called once per asset answered: from the cache, or after a build. */
-  onDelivered?: (prepared: PreparedAsset, cached: boolean) => void;
+  /** Called once per asset answered: from the cache, or after a build that took `ms`. */
+  onDelivered?: (prepared: PreparedAsset, cached: boolean, ms: number) => void;
+  /** Called when a request's build failed. */
+  onFailed?: (prepared: PreparedAsset, error: Error) => void;
 }
 
 /** Output kinds whose bytes include the schematic's system extensions. */
@@ -60,12 +62,18 @@ export class AssetService {
   /** The asset from the cache, built first when it is not there. */
   async fetch(prepared: PreparedAsset): Promise<CachedAsset> {
     const { key } = prepared.spec;
+    const started = Date.now();
     const hit = await this.options.cache.get(key);
     if (hit) {
-      this.options.onDelivered?.(prepared, true);
+      this.options.onDelivered?.(prepared, true, Date.now() - started);
       return hit;
     }
-    await this.options.queue.run(prepared.spec);
+    try {
+      await this.options.queue.run(prepared.spec);
+    } catch (error) {
+      this.options.onFailed?.(prepared, error as Error);
+      throw error;
+    }
     let built = await this.options.cache.get(key);
     if (!built) {
       // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
@@ -73,7 +81,7 @@ export class AssetService {
       built = await this.options.cache.get(key);
     }
     if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
-    this.options.onDelivered?.(prepared, false);
+    this.options.onDelivered?.(prepared, false, Date.now() - started);
     return built;
   }
 
