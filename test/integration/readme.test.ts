@@ -39,6 +39,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc.stop();
   rmSync(join(ROOT, 'schematic.yaml'), { force: true });
+  rmSync(join(ROOT, 'dev-schematic.yaml'), { force: true });
+  rmSync('/tmp/initramfs-amd64.xz', { force: true });
 });
 
 describe('README examples', () => {
