@@ -5,7 +5,10 @@
 //   npx tsx bench/squashfs.ts [tree] [--comp zstd,xz,gzip] [--runs N]
 //
 // The default tree is /usr/lib/python3 (many small text files); a kernel
-// modules directory is closer to what Talos extensions hold.
+// modules directory is closer to what Talos extensions hold. The zstd binding
+// allocates a large workspace per block (see src/formats/squashfs/codec-zstd.ts):
+// compare with and without GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456
+// (which applies to both processes, since mksquashfs inherits the environment).
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';

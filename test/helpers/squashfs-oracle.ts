@@ -19,13 +19,16 @@ export interface ListedEntry {
   owner: string;
   size: number;
   target?: string;
+  /** Device nodes: "major,minor". */
+  device?: string;
 }
 
 /** `unsquashfs -lls`: one entry per line, like ls -l. */
 export function unsquashfsList(image: string): ListedEntry[] {
   const out: ListedEntry[] = [];
   for (const line of run('unsquashfs', ['-lls', '-UTC', image]).split('\n')) {
-    const m = /^([-dlcbps][-rwxsStT]{9}) (\S+)\s+(\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root(.*)$/.exec(line);
+    // Devices show "major, minor" where others show a size.
+    const m = /^([-dlcbps][-rwxsStT]{9}) (\S+)\s+(\d+|\d+,\s*\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root(.*)$/.exec(line);
     if (!m) continue;
     let path = m[4]!.replace(/^\//, '');
     let target: string | undefined;
@@ -34,7 +37,8 @@ export function unsquashfsList(image: string): ListedEntry[] {
       target = path.slice(arrow + 4);
       path = path.slice(0, arrow);
     }
-    out.push({ path, perms: m[1]!, owner: m[2]!, size: Number(m[3]), ...(target !== undefined ? { target } : {}) });
+    const device = m[3]!.includes(',') ? m[3]!.replace(/\s+/g, '') : undefined;
+    out.push({ path, perms: m[1]!, owner: m[2]!, size: device ? 0 : Number(m[3]), ...(target !== undefined ? { target } : {}), ...(device ? { device } : {}) });
   }
   return out;
 }
@@ -123,9 +127,10 @@ export function unsquashfsExtract(image: string, dest: string, paths: string[] =
   run('unsquashfs', ['-no-progress', '-quiet', '-d', dest, image, ...paths]);
 }
 
-/** `mksquashfs src out -all-root -noappend -mkfs-time 0 -all-time 0 ...` */
-export function mksquashfs(src: string, out: string, args: string[]): void {
-  run('mksquashfs', [src, out, '-all-root', '-noappend', '-mkfs-time', '0', '-all-time', '0', '-quiet', '-no-progress', ...args]);
+/** `mksquashfs src out -all-root -noappend -mkfs-time 0 -all-time 0 ...` (allRoot false: keep owners). */
+export function mksquashfs(src: string, out: string, args: string[], options: { allRoot?: boolean } = {}): void {
+  const owners = options.allRoot === false ? [] : ['-all-root'];
+  run('mksquashfs', [src, out, ...owners, '-noappend', '-mkfs-time', '0', '-all-time', '0', '-quiet', '-no-progress', ...args]);
 }
 
 export interface DiskEntry {

@@ -11,6 +11,11 @@
 // (window = content size), the last-block flag on the last block with data,
 // no checksum. The compressed blocks themselves are untouched; they stay valid
 // since no match can reach further back than the content itself.
+// Speed: for the same reason every call allocates a workspace sized for the
+// 8 MiB window (~60 MB at level 18). glibc serves that with a fresh mmap each
+// time and the page faults cost more than the compression; running the
+// process with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456 (keep such
+// blocks in the heap) makes zstd writing 2-3x faster. Output is identical.
 
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';

@@ -54,9 +54,8 @@ export async function extractSquashfs(reader: SquashfsReader, path: string, dest
   if (!options.strip) {
     // Recreate the ancestors of the subtree with their own modes and times.
     const names = splitPath(path);
-    let ancestor = await reader.root();
-    for (const name of names.slice(0, -1)) {
-      ancestor = (await reader.readdir(ancestor)).find((e) => e.name === name)!;
+    for (let depth = 1; depth < names.length; depth++) {
+      const ancestor = await reader.stat(names.slice(0, depth).join('/'));
       base = child(base, ancestor.nameBytes);
       await ensureDirectory(base);
       ancestors.push({ path: base, entry: ancestor });
@@ -79,8 +78,9 @@ export async function extractSquashfs(reader: SquashfsReader, path: string, dest
         }
         await pipeline(reader.createReadStream(entry), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
         if (entry.nlink > 1) links.set(entry.inodeNumber, target);
-        await fs.chmod(target, entry.mode);
+        // chown before chmod: changing the owner clears set-id bits.
         if (options.owner) await fs.lchown(target, entry.uid, entry.gid);
+        await fs.chmod(target, entry.mode);
         await fs.utimes(target, entry.mtime, entry.mtime);
         return;
       }
@@ -101,8 +101,8 @@ export async function extractSquashfs(reader: SquashfsReader, path: string, dest
 
   // Children before parents, so a read-only directory never blocks what is inside it.
   for (const { path: dir, entry } of [...directories, ...ancestors.reverse()]) {
-    await fs.chmod(dir, entry.mode);
     if (options.owner) await fs.lchown(dir, entry.uid, entry.gid);
+    await fs.chmod(dir, entry.mode);
     await fs.utimes(dir, entry.mtime, entry.mtime);
   }
 }

@@ -5,6 +5,10 @@
 // Every inode is owned by uid/gid 0 (a one-entry id table), has the same
 // mtime, and the superblock has a fixed creation time: the same tree and
 // options always give the same bytes. No xattrs, no export table.
+// Memory: file data is read and compressed a block at a time with at most
+// `concurrency` blocks in flight, written in order; only the metadata tables
+// (tens of bytes per entry) are held until the end. The superblock is patched
+// in last, so the output must be seekable; streams go through a spool file.
 
 import { createReadStream, promises as fs } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
