@@ -23,8 +23,8 @@ export interface FsCacheOptions {
 
 export class FsAssetCache implements AssetCache {
   readonly description: string;
-  /** Entries whose content was hashed and found right by this process (key → mtime of the data). */
-  private readonly verified = new Map<string, number>();
+  /** Entries whose content this process hashed and found right, with the data file's mtime then. */
+  private readonly verified = new Map<string, { mtimeMs: number; metadata: AssetMetadata; touchedAt: number }>();
   private evicting: Promise<void> | undefined;
 
   constructor(private readonly options: FsCacheOptions) {
@@ -39,23 +39,36 @@ export class FsAssetCache implements AssetCache {
 
   async get(key: string): Promise<CachedAsset | undefined> {
     const { data, meta } = this.paths(key);
+    const st = await stat(data).catch(() => undefined);
+    if (!st) return undefined;
+    const known = this.verified.get(key);
+    // Hot path: this process already hashed this very file; only its size and mtime are checked again.
+    if (known && known.mtimeMs === st.mtimeMs && known.metadata.size === st.size) {
+      this.touch(key, meta);
+      return this.entry(data, known.metadata);
+    }
     let metadata: AssetMetadata;
     try {
       metadata = JSON.parse(await readFile(meta, 'utf8')) as AssetMetadata;
     } catch {
       return undefined;
     }
-    const st = await stat(data).catch(() => undefined);
-    if (!st || st.size !== metadata.size || metadata.key !== key) return this.drop(key, `size ${st?.size ?? 'missing'} != ${metadata.size}`);
-    if (this.verified.get(key) !== st.mtimeMs) {
-      const actual = await digestFile(data);
-      if (actual.sha256 !== metadata.sha256) return this.drop(key, 'content does not match its SHA-256');
-      this.verified.set(key, st.mtimeMs);
-    }
-    // The metadata file's mtime is the entry's last use, for LRU eviction.
-    const now = new Date();
-    await utimes(meta, now, now).catch(() => undefined);
+    if (st.size !== metadata.size || metadata.key !== key) return this.drop(key, `size ${st.size} != ${metadata.size}`);
+    const actual = await digestFile(data);
+    if (actual.sha256 !== metadata.sha256) return this.drop(key, 'content does not match its SHA-256');
+    this.verified.set(key, { mtimeMs: st.mtimeMs, metadata, touchedAt: 0 });
+    this.touch(key, meta);
     return this.entry(data, metadata);
+  }
+
+  /** Marks an entry as used (the metadata file's mtime), at most once a minute. */
+  private touch(key: string, meta: string): void {
+    const known = this.verified.get(key);
+    const now = Date.now();
+    if (known && now - known.touchedAt < 60_000) return;
+    if (known) known.touchedAt = now;
+    const when = new Date(now);
+    utimes(meta, when, when).catch(() => undefined);
   }
 
   async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
@@ -81,7 +94,7 @@ export class FsAssetCache implements AssetCache {
     }
     await rename(tmpMeta, meta);
     await fsync(dirname(data));
-    this.verified.set(key, (await stat(data)).mtimeMs);
+    this.verified.set(key, { mtimeMs: (await stat(data)).mtimeMs, metadata, touchedAt: Date.now() });
     void this.evict();
     return this.entry(data, metadata);
   }

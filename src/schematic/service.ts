@@ -1,6 +1,7 @@
 // Creating and reading schematics: parse strictly, store canonically, and
 // count what happens (the metric names follow upstream's).
 
+import { LRUCache } from 'lru-cache';
 import { parseSchematic, type ParsedSchematic, SCHEMATIC_ID_PATTERN } from './schematic.js';
 import type { SchematicStore } from './store/store.js';
 
@@ -10,6 +11,9 @@ export interface SchematicServiceOptions {
 }
 
 export class SchematicService {
+  /** Parsed schematics by ID: asset requests need the parsed form, and IDs never change meaning. */
+  private readonly parsed = new LRUCache<string, ParsedSchematic>({ max: 10_000 });
+
   constructor(
     private readonly store: SchematicStore,
     private readonly options: SchematicServiceOptions = {},
@@ -30,8 +34,13 @@ export class SchematicService {
 
   /** A stored schematic, parsed; undefined for unknown or malformed IDs. */
   async getParsed(id: string): Promise<ParsedSchematic | undefined> {
+    const parsed = this.parsed.get(id);
+    if (parsed) return parsed;
     const canonical = await this.get(id);
+    if (canonical === undefined) return undefined;
     // Stored schematics were accepted before (owner included, in editions that allow it).
-    return canonical === undefined ? undefined : parseSchematic(canonical, { allowOwner: true });
+    const fresh = parseSchematic(canonical, { allowOwner: true });
+    this.parsed.set(id, fresh);
+    return fresh;
   }
 }

@@ -1,0 +1,91 @@
+// Cached downloads: the factory against nginx serving the same file from the
+// same disk, 200 concurrent connections: throughput of GETs (wrk) and rate and
+// latency of HEADs (ab -i). Prints factory / nginx ratios.
+//
+//   npm run bench:download -- [--seconds 10]
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { freePort } from '../test/helpers/registry.js';
+import { createSchematic, ratio, startFactory } from './lib/service.js';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10);
+
+interface WrkResult {
+  requestsPerSec: number;
+  transferMBps: number;
+  latencyMs: number;
+}
+
+/** GET throughput with wrk. */
+function wrk(url: string): WrkResult {
+  const out = execFileSync('wrk', ['-t2', '-c200', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk got ${non2xx[1]} error responses from ${url}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out);
+  const unit = { B: 1 / 1e6, KB: 1 / 1024, MB: 1, GB: 1024 }[transfer?.[2] ?? 'MB'] ?? 1;
+  const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
+  const latencyMs = Number(latency?.[1]) * ({ us: 0.001, ms: 1, s: 1000 }[latency?.[2] ?? 'ms'] ?? 1);
+  return { requestsPerSec: rps, transferMBps: Number(transfer?.[1]) * unit, latencyMs };
+}
+
+/** HEAD requests with ab -i (wrk waits for a body after HEAD and never completes one). */
+function headLoad(url: string): WrkResult {
+  const out = execFileSync('ab', ['-i', '-q', '-c', '200', '-t', String(seconds), '-n', '10000000', url], { encoding: 'utf8' });
+  const failed = Number(/Failed requests:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const non2xx = /Non-2xx responses:\s+(\d+)/.exec(out);
+  if (failed > 0 || non2xx) throw new Error(`ab saw ${failed} failed and ${non2xx?.[1] ?? 0} non-2xx requests against ${url}`);
+  return {
+    requestsPerSec: Number(/Requests per second:\s+([\d.]+)/.exec(out)?.[1]),
+    transferMBps: 0,
+    latencyMs: Number(/Time per request:\s+([\d.]+) \[ms\] \(mean\)/.exec(out)?.[1]),
+  };
+}
+
+async function startNginx(root: string, port: number): Promise<() => void> {
+  const work = mkdtempSync(join(tmpdir(), 'nginx-'));
+  const conf = join(work, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root; ' : ''}daemon off; worker_processes auto; pid ${work}/nginx.pid; error_log ${work}/error.log;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; tcp_nopush on; types { } default_type application/octet-stream;
+  client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
+  server { listen 127.0.0.1:${port}; root ${root}; } }\n`,
+  );
+  const child = spawn('nginx', ['-c', conf, '-e', `${work}/error.log`], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  return () => {
+    child.kill();
+    rmSync(work, { recursive: true, force: true });
+  };
+}
+
+const factory = await startFactory({ IF_METRICS_LISTEN: '' });
+try {
+  const id = await createSchematic(factory.url, 'customization: {}\n');
+  const path = `/image/${id}/${factory.version}/kernel-amd64`;
+  await (await fetch(`${factory.url}${path}`)).arrayBuffer(); // now cached
+  const { key } = (await (await fetch(`${factory.url}/status/${id}/${factory.version}/kernel-amd64`)).json()) as { key: string };
+  const file = join(factory.dataDir, 'cache', key.slice(0, 2), `${key}.data`);
+  const port = await freePort();
+  const stopNginx = await startNginx(dirname(file), port);
+  try {
+    const nginxUrl = `http://127.0.0.1:${port}/${key}.data`;
+    const size = Number(execFileSync('stat', ['-c', '%s', file], { encoding: 'utf8' }));
+    console.log(`asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}`);
+    const ours = { get: wrk(`${factory.url}${path}`), head: headLoad(`${factory.url}${path}`) };
+    const base = { get: wrk(nginxUrl), head: headLoad(nginxUrl) };
+    console.log(`GET  throughput  factory ${ours.get.transferMBps.toFixed(0)} MB/s, nginx ${base.get.transferMBps.toFixed(0)} MB/s, ratio ${ratio(ours.get.transferMBps, base.get.transferMBps)}`);
+    console.log(`HEAD requests/s  factory ${ours.head.requestsPerSec.toFixed(0)}, nginx ${base.head.requestsPerSec.toFixed(0)}, ratio ${ratio(ours.head.requestsPerSec, base.head.requestsPerSec)}`);
+    console.log(`HEAD latency     factory ${ours.head.latencyMs.toFixed(2)} ms, nginx ${base.head.latencyMs.toFixed(2)} ms, ratio ${ratio(ours.head.latencyMs, base.head.latencyMs)}`);
+  } finally {
+    stopNginx();
+  }
+} finally {
+  await factory.stop();
+  rmSync(factory.dataDir, { recursive: true, force: true });
+}
