@@ -13,7 +13,9 @@ FROM node:22-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends kmod zstd xz-utils ca-certificates \
     && rm -rf /var/lib/apt/lists/* && mkdir /data && chown node:node /data
 WORKDIR /app
-ENV NODE_ENV=production IF_LISTEN=0.0.0.0:8080 IF_DATA_DIR=/data
+# The zstd binding allocates a large workspace per squashfs block: keep glibc from
+# returning it to the kernel every time (2-3x faster squashfs writing, same bytes).
+ENV NODE_ENV=production IF_LISTEN=0.0.0.0:8080 IF_DATA_DIR=/data GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
