@@ -6,9 +6,10 @@
 // served. A size budget evicts the least recently used entries.
 
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { syncPath, writeFileAtomic } from '../durable-file.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
 
@@ -81,19 +82,11 @@ export class FsAssetCache implements AssetCache {
       await copyFile(file, tmpData);
       await rm(file, { force: true });
     });
-    await fsync(tmpData);
+    await syncPath(tmpData);
     await rename(tmpData, data);
     const metadata: AssetMetadata = { key, size: digests.size, sha256: digests.sha256, sha512: digests.sha512, contentType, createdAt: Date.now() };
-    const tmpMeta = `${meta}.tmp-${process.pid}-${Date.now()}`;
-    const handle = await open(tmpMeta, 'w');
-    try {
-      await handle.writeFile(JSON.stringify(metadata));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmpMeta, meta);
-    await fsync(dirname(data));
+    await writeFileAtomic(meta, JSON.stringify(metadata));
+    await syncPath(dirname(data));
     this.verified.set(key, { mtimeMs: (await stat(data)).mtimeMs, metadata, touchedAt: Date.now() });
     void this.evict();
     return this.entry(data, metadata);
@@ -145,14 +138,5 @@ export class FsAssetCache implements AssetCache {
       total -= e.size;
       this.options.logger.info({ key: e.key, size: e.size }, 'evicted cache entry');
     }
-  }
-}
-
-async function fsync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { syncPath } from '../durable-file.js';
 import { DigestMismatchError } from './digest.js';
 import { OciError } from './errors.js';
 import type { ImageRepository } from './repository.js';
@@ -47,7 +48,7 @@ export async function downloadBlob(
       }
     }
     await rename(tmp, destPath);
-    await syncDirectory(dir);
+    await syncPath(dir);
   } catch (error) {
     await rm(tmp, { force: true });
     throw error;
@@ -66,15 +67,6 @@ async function writeDurably(source: Readable, path: string): Promise<void> {
   }
 }
 
-/** The rename is durable only once the directory entry is on disk too. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 function describe(error: unknown, repo: ImageRepository, descriptor: { digest: string }, attempt: number): unknown {
   const image = `${repo.location}@${descriptor.digest}`;

@@ -9,13 +9,13 @@
 // added tags since) and its read-modify-write cycles are serialised per
 // directory within this process.
 
-import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { type FileHandle, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, VerifyingStream, digestHex, isDigest, sha256Digest } from './digest.js';
+import { writeFileAtomic } from '../durable-file.js';
 import { OciError } from './errors.js';
 import { type Descriptor, InvalidManifestError, type ParsedManifest, parseManifest } from './manifest.js';
 import { MEDIA_TYPE, REF_NAME_ANNOTATION } from './media-types.js';
@@ -311,35 +311,6 @@ function serialised<T>(key: string, task: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/**
- * Writes a file so that it either has its full content or does not exist:
- * a temporary file beside it, flushed, renamed into place, and the directory
- * flushed so the rename survives a crash.
- */
-async function writeFileAtomic(path: string, content: Buffer | ((file: FileHandle) => Promise<void>)): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
-  const file = await open(tmp, 'wx', 0o644);
-  try {
-    try {
-      if (typeof content === 'function') await content(file);
-      else await file.writeFile(content);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Writes every chunk in full (a write stream made with autoClose: false would keep the handle from closing). */
 async function writeChunks(file: FileHandle, chunks: AsyncIterable<Buffer>): Promise<void> {

@@ -2,10 +2,11 @@
 // file, fsyncs it, renames it into place and fsyncs the directory, so a crash
 // (even kill -9 or power loss) leaves either no file or the whole file.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileAtomic } from '../../durable-file.js';
 import type { SchematicStore } from './store.js';
 
 export class FsSchematicStore implements SchematicStore {
@@ -39,29 +40,6 @@ export class FsSchematicStore implements SchematicStore {
   async put(id: string, canonical: string): Promise<void> {
     const { dir, file } = this.pathOf(id);
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.${id}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const handle = await open(tmp, 'wx', 0o644);
-      try {
-        await handle.writeFile(canonical, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
-    await syncDirectory(dir);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    await writeFileAtomic(file, canonical);
   }
 }
