@@ -4,14 +4,15 @@
 //
 //   npx tsx bench/squashfs.ts [tree] [--comp zstd,xz,gzip] [--runs N]
 //
-// The default tree is /usr/lib/python3 (many small text files); a kernel
+// The default tree is the development release's unpacked Debian packages, else
+// /usr/lib/python3 (many small text files); a kernel
 // modules directory is closer to what Talos extensions hold. The zstd binding
 // allocates a large workspace per block (see src/formats/squashfs/codec-zstd.ts):
 // compare with and without GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456
 // (which applies to both processes, since mksquashfs inherits the environment).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SquashfsTree, writeSquashfs, type WriteCompression } from '../src/formats/squashfs/index.js';
@@ -26,7 +27,9 @@ const option = (name: string, fallback: string) => {
 };
 const compressions = option('--comp', 'zstd,xz,gzip').split(',') as WriteCompression[];
 const runs = Number(option('--runs', '1'));
-const tree = args[0] ?? '/usr/lib/python3';
+// Default: the Debian packages the development release unpacks (kernel modules, GRUB, systemd-boot, busybox: ~130 MB).
+const DEV_RELEASE_PACKAGES = '.cache/dev-release/debs/extracted';
+const tree = args[0] ?? (existsSync(DEV_RELEASE_PACKAGES) ? DEV_RELEASE_PACKAGES : '/usr/lib/python3');
 
 const MKSQUASHFS_ARGS: Record<WriteCompression, string[]> = {
   zstd: ['-comp', 'zstd', '-Xcompression-level', '18'],
