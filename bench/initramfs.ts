@@ -30,14 +30,20 @@ function seconds(start: bigint): number {
 
 try {
   const oursOut = join(work, 'ours.img');
-  let start = process.hrtime.bigint();
-  const out = createWriteStream(oursOut);
-  await buildInitramfs({ talosVersion: version, baseInitramfs: base, extensions, workDir: join(work, 'ours') }, out);
-  await finished(out);
-  const ours = seconds(start);
+  // Twice: the first build in a fresh process also loads the compression bindings; a running
+  // service pays that once, so the second (cold inputs, warm process) is the figure that counts.
+  const times: number[] = [];
+  for (const round of [1, 2]) {
+    const start = process.hrtime.bigint();
+    const out = createWriteStream(oursOut);
+    await buildInitramfs({ talosVersion: version, baseInitramfs: base, extensions, workDir: join(work, `ours-${round}`) }, out);
+    await finished(out);
+    times.push(seconds(start));
+  }
+  const ours = times[1]!;
 
   // The host-tool pipeline, as Talos' imager runs it.
-  start = process.hrtime.bigint();
+  const start = process.hrtime.bigint();
   const stage = join(work, 'tools');
   mkdirSync(stage, { recursive: true });
   const modules = join(work, 'modules');
@@ -69,7 +75,7 @@ try {
   const tools = seconds(start);
 
   console.log(`initramfs for ${tag} with ${extensions.length} extensions (cold, zstd -18)`);
-  console.log(`ours (own squashfs + cpio writers): ${ours.toFixed(2)} s, ${(statSync(oursOut).size / 1e6).toFixed(2)} MB`);
+  console.log(`ours (own squashfs + cpio writers): ${ours.toFixed(2)} s (first build in this process: ${times[0]!.toFixed(2)} s), ${(statSync(oursOut).size / 1e6).toFixed(2)} MB`);
   console.log(`host tools (mksquashfs, cpio, zstd): ${tools.toFixed(2)} s, ${(statSync(toolsOut).size / 1e6).toFixed(2)} MB`);
   console.log(`time ratio ours / host tools: ${(ours / tools).toFixed(2)}`);
 } finally {
