@@ -6,7 +6,7 @@
 // and compared instead of stored.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { type Header, type Pack, pack as createPack } from 'tar-stream';
 import { sha256Digest } from './digest.js';
 import { type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform, encodeManifest } from './manifest.js';
 import { MEDIA_TYPE } from './media-types.js';
-import type { WritableImageRepository } from './repository.js';
+import type { ImageRepository, WritableImageRepository } from './repository.js';
 
 export interface TarDirectoryOptions {
   /** Emit entries for directories too (default true). Talos' own artifact layers have none. */
@@ -97,6 +97,32 @@ export function tarDirectory(dir: string, options: TarDirectoryOptions = {}): Re
   return pack as unknown as Readable;
 }
 
+const S_IFREG = fsConstants.S_IFREG;
+
+/**
+ * A tar stream of the given files alone (no directory entries), sorted by
+ * archive name, uid/gid 0, mtime 0 and the given mode: the shape of Talos'
+ * artifact layers.
+ */
+export function tarFiles(files: ReadonlyArray<{ name: string; path: string; mode: number }>): Readable {
+  const pack = createPack();
+  const sorted = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  void (async () => {
+    try {
+      for (const file of sorted) {
+        const { size } = await lstat(file.path);
+        // The file-type bits keep tar-stream from replacing permission bits 0 with its default 0644.
+        const header = { name: file.name, mode: S_IFREG | file.mode, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(0), type: 'file' as const, size };
+        await writeEntry(pack, header, file.path);
+      }
+      pack.finalize();
+    } catch (error) {
+      pack.destroy(error as Error);
+    }
+  })();
+  return pack as unknown as Readable;
+}
+
 /** Counts and hashes what passes through. */
 class HashingStream extends Transform {
   private readonly hash = createHash('sha256');
@@ -115,8 +141,14 @@ class HashingStream extends Transform {
   }
 }
 
-/** A layer: a directory to tar, or a tar stream made by the caller (opened once). */
-export type LayerSource = { directory: string; directories?: boolean } | { tar: () => Readable | Promise<Readable> };
+/**
+ * A layer: a directory to tar, a tar stream made by the caller (opened once),
+ * or a layer another image already has (its blob is copied as it is).
+ */
+export type LayerSource =
+  | { directory: string; directories?: boolean }
+  | { tar: () => Readable | Promise<Readable> }
+  | { existing: { repo: ImageRepository; descriptor: Descriptor; diffId: string } };
 
 export interface ImageSpec {
   layers: LayerSource[];
@@ -144,7 +176,7 @@ export interface WrittenImage {
   layers: WrittenLayer[];
 }
 
-async function compressLayer(source: LayerSource, file: string, level: number): Promise<{ diffId: string; digest: string; size: number }> {
+async function compressLayer(source: Exclude<LayerSource, { existing: unknown }>, file: string, level: number): Promise<{ diffId: string; digest: string; size: number }> {
   const tar = 'directory' in source ? tarDirectory(source.directory, { directories: source.directories ?? true }) : await source.tar();
   const uncompressed = new HashingStream();
   const compressed = new HashingStream();
@@ -178,6 +210,12 @@ export async function writeImage(repo: WritableImageRepository, spec: ImageSpec,
   try {
     const layers: WrittenLayer[] = [];
     for (const [i, source] of spec.layers.entries()) {
+      if ('existing' in source) {
+        const { repo: from, descriptor, diffId } = source.existing;
+        if (!(await repo.hasBlob(descriptor.digest))) await repo.putBlob(descriptor, () => from.openBlob(descriptor));
+        layers.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, diffId });
+        continue;
+      }
       const file = join(work, `layer-${i}.tar.gz`);
       const { diffId, digest, size } = await compressLayer(source, file, spec.gzipLevel ?? 6);
       if (!(await repo.hasBlob(digest))) await repo.putBlob({ digest, size }, () => createReadStream(file));

@@ -1,0 +1,81 @@
+// The installer image layout, checked with skopeo and GNU tar: base layers
+// kept (the old installer's artifacts layer dropped), one artifacts layer with
+// Talos' entry shape, the base's runtime config, reproducible digests.
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildInstallerImage } from '../../src/build/installer/installer-image.js';
+import { OciLayout } from '../../src/oci/layout.js';
+import { LayoutReleaseBackend } from '../../src/release/backend.js';
+import { ReleaseService } from '../../src/release/release.js';
+import { parsePathVersion, parseVersion } from '../../src/talos/version.js';
+import { ensureDevRelease } from '../helpers/dev-release.js';
+
+const release = await ensureDevRelease();
+const work = mkdtempSync(join(tmpdir(), 'if-installer-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const releases = new ReleaseService({
+  backend: new LayoutReleaseBackend(release.layoutDir),
+  dataDir: join(work, 'data'),
+  minimumVersion: parseVersion('1.2.0'),
+  brokenVersions: [],
+  recheckIntervalMs: 60_000,
+  logger: pino({ level: 'silent' }),
+});
+
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+async function build(tag: string, out: string) {
+  const version = parsePathVersion(tag);
+  const inputs = await releases.imagerInputs(version, 'amd64');
+  const base = await releases.installerBase(version, 'amd64');
+  const artifacts = [
+    { name: 'usr/install/amd64/vmlinuz', file: inputs.kernel },
+    { name: 'usr/install/amd64/initramfs.xz', file: inputs.initramfs },
+  ];
+  const layout = await OciLayout.create(out);
+  const written = await buildInstallerImage({ base, baseReference: tag, arch: 'amd64', artifacts, tmpDir: work }, layout, tag);
+  return { written, inputs, base };
+}
+
+describe('installer image', () => {
+  for (const tag of release.versions) {
+    it(`${tag}: base layers, one artifacts layer in Talos' shape, base config, same digest twice`, async () => {
+      const dir = join(work, `img-${tag}`);
+      const { written, inputs, base } = await build(tag, dir);
+      const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `oci:${dir}:${tag}`], { encoding: 'utf8' })) as {
+        Architecture: string;
+        Os: string;
+        Layers: string[];
+        Env: string[];
+      };
+      expect(inspect).toMatchObject({ Architecture: 'amd64', Os: 'linux' });
+      expect(inspect.Env.join(' ')).toMatch(/PATH=/);
+      expect(inspect.Layers).toHaveLength(2); // v1.7.6's base has 2 (second dropped), v1.12.0's has 1
+      const baseImage = JSON.parse(execFileSync('skopeo', ['inspect', base.location + `:${tag}`], { encoding: 'utf8' })) as { Layers: string[]; Env: string[] };
+      expect(inspect.Layers[0]).toBe(baseImage.Layers[0]);
+      expect(inspect.Env).toEqual(baseImage.Env);
+
+      const copy = join(work, `dir-${tag}`);
+      execFileSync('skopeo', ['copy', `oci:${dir}:${tag}`, `dir:${copy}`]);
+      const last = join(copy, written.layers.at(-1)!.digest.replace('sha256:', ''));
+      const listing = execFileSync('tar', ['-tvzf', last, '--numeric-owner', '--full-time'], { encoding: 'utf8' }).trim().split('\n');
+      expect(listing.map((l) => l.split(/\s+/).slice(-1)[0])).toEqual(['usr/install/amd64/initramfs.xz', 'usr/install/amd64/vmlinuz']);
+      for (const line of listing) expect(line).toMatch(/^---------- 0\/0 +\d+ 1970-01-01 00:00:00 /);
+      const extracted = join(work, `x-${tag}`);
+      execFileSync('mkdir', ['-p', extracted]);
+      execFileSync('tar', ['-xzf', last, '-C', extracted]);
+      expect(sha(join(extracted, 'usr/install/amd64/vmlinuz'))).toBe(sha(inputs.kernel));
+      expect(sha(join(extracted, 'usr/install/amd64/initramfs.xz'))).toBe(sha(inputs.initramfs));
+
+      const again = await build(tag, join(work, `again-${tag}`));
+      expect(again.written.index.digest).toBe(written.index.digest);
+    });
+  }
+});
