@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { AssetService } from './assets/service.js';
+import { DigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { createApp } from './http/app.js';
@@ -58,6 +59,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     releaseRegistryName: config.releaseRegistry,
     producer: runtime.producer,
     assets,
+    cache: runtime.cache,
+    digests: new DigestIndex(join(config.dataDir, 'registry-digests')),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);

@@ -10,7 +10,7 @@ import { parseSchematic } from '../schematic/schematic.js';
 import { contentTypeFor, parseAssetPath } from '../talos/asset-path.js';
 import { parsePathVersion } from '../talos/version.js';
 import type { AssetProducer } from './producer.js';
-import type { AssetTarget } from './target.js';
+import type { AssetFormat, AssetTarget } from './target.js';
 
 export interface BuildSpec {
   key: string;
@@ -18,6 +18,7 @@ export interface BuildSpec {
   versionTag: string;
   /** The asset file name as parsed (`initramfs-amd64.xz`, ...). */
   path: string;
+  format?: AssetFormat;
 }
 
 export type ProgressReporter = (percent: number, stage: string) => void;
@@ -27,7 +28,13 @@ export function targetFromSpec(spec: BuildSpec): AssetTarget {
     schematic: parseSchematic(spec.canonical, { allowOwner: true }),
     version: parsePathVersion(spec.versionTag),
     request: parseAssetPath(spec.path),
+    ...(spec.format && { format: spec.format }),
   };
+}
+
+/** What the cache records as the asset's type. */
+export function contentTypeOf(spec: Pick<BuildSpec, 'path' | 'format'>): string {
+  return spec.format === 'oci-archive' ? 'application/x-tar' : contentTypeFor(spec.path);
 }
 
 export interface BuildDeps {
@@ -54,13 +61,13 @@ export async function runBuild(spec: BuildSpec, deps: BuildDeps, progress: Progr
       file = join(dir, 'asset');
       await copyFile(produced.path, file);
       try {
-        await deps.cache.put(spec.key, file, contentTypeFor(spec.path));
+        await deps.cache.put(spec.key, file, contentTypeOf(spec));
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     } else {
       progress(95, 'storing');
-      await deps.cache.put(spec.key, file, contentTypeFor(spec.path));
+      await deps.cache.put(spec.key, file, contentTypeOf(spec));
     }
   } finally {
     await produced.release();

@@ -26,6 +26,7 @@ export interface AssetKeyParts {
   versionTag: string;
   /** Digests of every input image the build reads (imager, extensions, installer base, ...). */
   inputDigests: readonly string[];
+  format?: string;
 }
 
 export function assetKey(parts: AssetKeyParts): string {
@@ -44,6 +45,7 @@ export function assetKey(parts: AssetKeyParts): string {
     version: parts.versionTag,
     schematic: parts.canonical,
     inputs: [...parts.inputDigests],
+    format: parts.format ?? null,
   };
   return createHash('sha256').update(JSON.stringify(what)).digest('hex');
 }

@@ -16,11 +16,20 @@ import type { ReleaseService } from '../release/release.js';
 import { buildKernelCmdline, cmdlineCustomization, UnsupportedCustomizationError } from '../talos/kernel-args.js';
 import { Quirks } from '../talos/quirks.js';
 import { versionTag } from '../talos/version.js';
+import { buildInstallerImage } from '../build/installer/installer-image.js';
+import { tarDirectory } from '../oci/image-writer.js';
+import { OciLayout } from '../oci/layout.js';
+import { type Descriptor, encodeManifest, type ImageIndex } from '../oci/manifest.js';
+import { MEDIA_TYPE } from '../oci/media-types.js';
+import { InvalidReleaseError } from '../release/errors.js';
+import type { Arch } from '../release/release.js';
 import type { ProgressReporter } from './build-spec.js';
 import { AssetNotImplementedError, type AssetTarget, InvalidAssetRequestError } from './target.js';
 
+const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+
 /** The output kinds this factory builds so far. */
-const BUILT_KINDS = new Set(['kernel', 'cmdline', 'initramfs']);
+const BUILT_KINDS = new Set(['kernel', 'cmdline', 'initramfs', 'installer']);
 
 export interface ProducedAsset {
   /** A complete file; never a partial one. */
@@ -50,6 +59,13 @@ export class AssetProducer {
     const customization = schematic.schematic.customization;
     if (!BUILT_KINDS.has(request.kind)) {
       throw new AssetNotImplementedError(`building ${request.kind} assets (${request.fileName}) is not implemented yet`);
+    }
+    if (request.kind === 'installer') {
+      if (target.format !== 'oci-archive') throw new AssetNotImplementedError(`installer archives (${request.fileName}) are not implemented yet; pull the installer through /v2`);
+      // From 1.10 the installer carries a UKI, which this factory does not build yet.
+      if (new Quirks(version).usesInstallerBase()) {
+        throw new AssetNotImplementedError(`installers for Talos ${versionTag(version)} need UKIs, which are not implemented yet`);
+      }
     }
     if (request.secureBoot) throw new InvalidAssetRequestError('secure boot is disabled');
     const skipsSchematic = request.kind === 'kernel' || request.kind === 'cmdline';
@@ -102,6 +118,8 @@ export class AssetProducer {
         });
       case 'initramfs':
         return this.inScratch((dir) => this.initramfs(target, dir, progress));
+      case 'installer':
+        return this.inScratch((dir) => this.installerArchive(target, dir, progress));
       default:
         throw new AssetNotImplementedError(`building ${target.request.kind} assets (${target.request.fileName}) is not implemented yet`);
     }
@@ -135,6 +153,50 @@ export class AssetProducer {
     );
     await rm(join(dir, 'work'), { recursive: true, force: true });
     return output;
+  }
+
+  /**
+   * The installer of every architecture the release has, as an OCI archive: a
+   * tarred OCI layout whose index (tagged with the version) lists one image per
+   * architecture, each the base installer plus kernel and initramfs (< 1.10).
+   */
+  private async installerArchive(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
+    const { version } = target;
+    const tag = versionTag(version);
+    const layout = await OciLayout.create(join(dir, 'layout'));
+    const manifests: Descriptor[] = [];
+    for (const arch of ARCHES) {
+      const inputs = await this.options.releases.imagerInputs(version, arch).catch((error: Error) => {
+        if (error instanceof InvalidReleaseError && arch !== 'amd64') return undefined; // the release has no inputs for it
+        throw error;
+      });
+      if (!inputs) continue;
+      progress(10, `building the ${arch} initramfs`);
+      const archTarget = { ...target, request: { ...target.request, arch } };
+      const initramfs = await this.initramfs(archTarget, join(dir, `initramfs-${arch}`), progress);
+      progress(70, `assembling the ${arch} installer`);
+      const base = await this.options.releases.installerBase(version, arch);
+      const image = await buildInstallerImage(
+        {
+          base,
+          baseReference: tag,
+          arch,
+          artifacts: [
+            { name: `usr/install/${arch}/vmlinuz`, file: inputs.kernel },
+            { name: `usr/install/${arch}/initramfs.xz`, file: initramfs },
+          ],
+          tmpDir: dir,
+        },
+        layout,
+      );
+      manifests.push({ ...image.manifest, platform: { os: 'linux', architecture: arch } });
+    }
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests };
+    await layout.putManifest(encodeManifest(index), MEDIA_TYPE.ociIndex, tag);
+    progress(90, 'packing');
+    const archive = join(dir, 'installer.tar');
+    await pipeline(tarDirectory(layout.dir), createWriteStream(archive));
+    return archive;
   }
 
   /** Runs a build in its own scratch directory; the directory goes when the asset is released or the build fails. */

@@ -8,11 +8,11 @@ import type { BuildQueue, BuildState } from '../jobs/queue.js';
 import type { ReleaseService } from '../release/release.js';
 import type { ParsedSchematic } from '../schematic/schematic.js';
 import type { AssetRequest } from '../talos/asset-path.js';
-import { contentTypeFor } from '../talos/asset-path.js';
 import { type TalosVersion, versionTag } from '../talos/version.js';
-import type { BuildSpec } from './build-spec.js';
+import { type BuildSpec, contentTypeOf } from './build-spec.js';
 import { assetKey } from './key.js';
 import type { AssetProducer } from './producer.js';
+import type { AssetFormat } from './target.js';
 
 export interface PreparedAsset {
   spec: BuildSpec;
@@ -40,23 +40,20 @@ export class AssetService {
   constructor(private readonly options: AssetServiceOptions) {}
 
   /** Checks the request (4xx errors happen here, before anything is queued) and computes its key. */
-  async prepare(schematic: ParsedSchematic, version: TalosVersion, request: AssetRequest): Promise<PreparedAsset> {
-    const target = { schematic, version, request };
+  async prepare(schematic: ParsedSchematic, version: TalosVersion, request: AssetRequest, format?: AssetFormat): Promise<PreparedAsset> {
+    const target = { schematic, version, request, ...(format && { format }) };
     this.options.producer.validate(target);
     const inputs = [await this.options.releases.imagerDigest(version)];
+    if (request.kind === 'installer') inputs.push(await this.options.releases.installerBaseDigest(version));
     if (WITH_EXTENSIONS.has(request.kind)) {
       const names = schematic.schematic.customization.systemExtensions.officialExtensions ?? [];
       for (const ext of await this.options.releases.resolveOfficialExtensions(version, names)) inputs.push(ext.digest);
     }
     if (request.kind === 'cmdline') this.options.producer.cmdline(target); // refuses what cannot be built, now
     const tag = versionTag(version);
-    const key = assetKey({ request, canonical: schematic.canonical, versionTag: tag, inputDigests: inputs });
-    return {
-      spec: { key, canonical: schematic.canonical, versionTag: tag, path: request.fileName },
-      request,
-      version,
-      contentType: contentTypeFor(request.fileName),
-    };
+    const key = assetKey({ request, canonical: schematic.canonical, versionTag: tag, inputDigests: inputs, ...(format && { format }) });
+    const spec: BuildSpec = { key, canonical: schematic.canonical, versionTag: tag, path: request.fileName, ...(format && { format }) };
+    return { spec, request, version, contentType: contentTypeOf(spec) };
   }
 
   /** The asset from the cache, built first when it is not there. */

@@ -5,10 +5,18 @@ import type { ParsedSchematic } from '../schematic/schematic.js';
 import type { AssetRequest } from '../talos/asset-path.js';
 import type { TalosVersion } from '../talos/version.js';
 
+/**
+ * How an installer is packaged: as the registry frontend serves it, an OCI
+ * archive (a tarred OCI layout) holding one index over every architecture the
+ * release has; the request's own arch is then ignored.
+ */
+export type AssetFormat = 'oci-archive';
+
 export interface AssetTarget {
   schematic: ParsedSchematic;
   version: TalosVersion;
   request: AssetRequest;
+  format?: AssetFormat;
 }
 
 /** The asset cannot be built as asked (a schematic/version/kind mismatch): HTTP 400 with the message. */

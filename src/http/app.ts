@@ -6,9 +6,12 @@ import type { SchematicService } from '../schematic/index.js';
 import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
 import type { AssetProducer } from '../assets/producer.js';
 import type { AssetService } from '../assets/service.js';
+import type { AssetCache } from '../cache/cache.js';
+import type { DigestIndex } from '../cache/digest-index.js';
 import type { ReleaseService } from '../release/release.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
+import { registryRoutes } from './routes/registry.js';
 import { releaseRoutes } from './routes/releases.js';
 import { schematicRoutes } from './routes/schematics.js';
 import { notFound } from './routing.js';
@@ -22,6 +25,8 @@ export interface AppDeps {
   releaseRegistryName: string;
   producer: AssetProducer;
   assets: AssetService;
+  cache: AssetCache;
+  digests: DigestIndex;
   /** Base URL of the links in PXE scripts. */
   externalPxeUrl: string;
 }
@@ -39,6 +44,7 @@ export function createApp(deps: AppDeps): Express {
   schematicRoutes(app, deps.schematics);
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
   imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
+  registryRoutes(app, { schematics: deps.schematics, assets: deps.assets, cache: deps.cache, releases: deps.releases, digests: deps.digests });
   app.use(notFound);
   app.use(errorHandler);
   return app;

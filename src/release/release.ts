@@ -84,7 +84,8 @@ export class ReleaseService {
   private readonly versionList: LRUCache<'versions', TalosVersion[]>;
   private readonly extensionCatalogs: LRUCache<string, ExtensionRef[]>;
   private readonly overlayCatalogs: LRUCache<string, OverlayRef[]>;
-  private readonly imagerDigests: LRUCache<string, string>;
+  /** `<repository>:<tag>` → the digest it points at now. */
+  private readonly digests: LRUCache<string, string>;
 
   constructor(private readonly options: ReleaseOptions) {
     this.images = options.images ?? OFFICIAL_IMAGE_NAMES;
@@ -92,7 +93,7 @@ export class ReleaseService {
     this.versionList = new LRUCache({ max: 1, ttl, fetchMethod: () => this.fetchVersions() });
     this.extensionCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchExtensionCatalog(tag) });
     this.overlayCatalogs = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchOverlayCatalog(tag) });
-    this.imagerDigests = new LRUCache({ max: 256, ttl, fetchMethod: (tag) => this.fetchImagerDigest(tag) });
+    this.digests = new LRUCache({ max: 512, ttl, fetchMethod: (ref) => this.fetchDigest(ref) });
   }
 
   get description(): string {
@@ -150,7 +151,17 @@ export class ReleaseService {
    */
   async imagerDigest(version: TalosVersion): Promise<string> {
     const tag = await this.requireVersion(version);
-    return (await this.imagerDigests.fetch(tag)) ?? '';
+    return (await this.digests.fetch(`${this.images.imager}:${tag}`)) ?? '';
+  }
+
+  /** The digest of the installer base image of a version (part of installer asset keys). */
+  async installerBaseDigest(version: TalosVersion): Promise<string> {
+    const tag = await this.requireVersion(version);
+    return (await this.digests.fetch(`${this.installerBaseImage(version)}:${tag}`)) ?? '';
+  }
+
+  private installerBaseImage(version: TalosVersion): string {
+    return new Quirks(version).usesInstallerBase() ? this.images.installerBase : this.images.installer;
   }
 
   /** Kernel, initramfs, systemd-boot/stub and GRUB modules of a version, pulled once. */
@@ -200,7 +211,7 @@ export class ReleaseService {
    */
   async installerBase(version: TalosVersion, arch: Arch): Promise<OciLayout> {
     const tag = await this.requireVersion(version);
-    const name = new Quirks(version).usesInstallerBase() ? this.images.installerBase : this.images.installer;
+    const name = this.installerBaseImage(version);
     const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, `installer-base-${arch}`), async (tmp) => {
       const repo = await this.options.backend.repository(name);
       const layout = await OciLayout.create(tmp);
@@ -210,9 +221,10 @@ export class ReleaseService {
     return OciLayout.open(dir);
   }
 
-  private async fetchImagerDigest(tag: string): Promise<string> {
-    const repo = await this.options.backend.repository(this.images.imager);
-    return (await repo.resolve(tag)).digest;
+  private async fetchDigest(ref: string): Promise<string> {
+    const colon = ref.lastIndexOf(':');
+    const repo = await this.options.backend.repository(ref.slice(0, colon));
+    return (await repo.resolve(ref.slice(colon + 1))).digest;
   }
 
   private async fetchVersions(): Promise<TalosVersion[]> {
