@@ -50,7 +50,7 @@ describe('README examples', () => {
   });
   for (const [i, ex] of all.entries()) {
     it(`example ${i + 1}: ${ex.command.split('\n')[0]}`, () => {
-      const command = ex.command.replaceAll('http://127.0.0.1:8080', svc.url);
+      const command = ex.command.replaceAll('127.0.0.1:8080', svc.url.replace('http://', ''));
       const output = execFileSync('bash', ['-euo', 'pipefail', '-c', command], {
         cwd: ROOT,
         encoding: 'utf8',
