@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerdSkipReason, startContainerd } from '../helpers/containerd.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
 
@@ -64,6 +65,26 @@ describe('installer images through /v2', () => {
     // skopeo's dir: copy holds exactly the manifest's blobs, all verified by digest.
     expect(readdirSync(dir).filter((f) => /^[0-9a-f]{64}$/.test(f))).toHaveLength(inspect.Layers.length + 1);
     expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).layers).toHaveLength(2);
+  });
+
+  it.skipIf(containerdSkipReason() !== undefined)('lets containerd pull and mount it, as Talos does', async () => {
+    const containerd = await startContainerd();
+    const mnt = join(work, 'mnt');
+    try {
+      const ref = `${host}/installer/${id}:${legacy}`;
+      containerd.ctr('images', 'pull', '--plain-http', '--platform', 'linux/amd64', ref);
+      execFileSync('mkdir', ['-p', mnt]);
+      containerd.ctr('images', 'mount', '--platform', 'linux/amd64', ref, mnt);
+      try {
+        const served = Buffer.from(await (await fetch(`${svc.url}/image/${id}/${legacy}/initramfs-amd64.xz`)).arrayBuffer());
+        expect(sha(readFileSync(join(mnt, 'usr/install/amd64/initramfs.xz')))).toBe(sha(served));
+        expect(readdirSync(join(mnt, 'usr/bin'))).toContain('installer'); // the base installer's layer is there too
+      } finally {
+        containerd.ctr('images', 'unmount', mnt);
+      }
+    } finally {
+      await containerd.stop();
+    }
   });
 
   it('answers HEAD by tag and GET by digest with Docker-Content-Digest', async () => {
