@@ -74,6 +74,8 @@ export const configSchema = z.object({
   cacheInsecure: z.boolean(),
   cacheUsername: z.string().optional(),
   cachePassword: z.string().optional(),
+  /** Start building the newest version's installer when a schematic is created, so upgrades do not wait. */
+  prebuildInstallers: z.boolean(),
   /** Prometheus metrics on their own address ('' = off). */
   metricsListen: z.union([listenAddress, z.literal('')]),
 });
@@ -101,6 +103,7 @@ export const DEFAULTS: Config = {
   cacheMaxBytes: 0,
   cacheRepository: 'image-factory/cache',
   cacheInsecure: false,
+  prebuildInstallers: true,
   metricsListen: '0.0.0.0:2122',
 };
 
@@ -146,6 +149,7 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_CACHE_INSECURE: { key: 'cacheInsecure', parse: boolean },
   IF_CACHE_USERNAME: { key: 'cacheUsername', parse: text },
   IF_CACHE_PASSWORD: { key: 'cachePassword', parse: text },
+  IF_PREBUILD_INSTALLERS: { key: 'prebuildInstallers', parse: boolean },
   IF_METRICS_LISTEN: { key: 'metricsListen', parse: text },
 };
 

@@ -61,6 +61,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     assets,
     cache: runtime.cache,
     digests: new DigestIndex(join(config.dataDir, 'registry-digests')),
+    ...(config.prebuildInstallers && {
+      onSchematicCreated: (schematic) =>
+        void assets.prebuildInstaller(schematic).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
+    }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);

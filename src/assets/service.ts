@@ -7,7 +7,7 @@ import type { AssetCache, CachedAsset } from '../cache/cache.js';
 import type { BuildQueue, BuildState } from '../jobs/queue.js';
 import type { ReleaseService } from '../release/release.js';
 import type { ParsedSchematic } from '../schematic/schematic.js';
-import type { AssetRequest } from '../talos/asset-path.js';
+import { type AssetRequest, parseAssetPath } from '../talos/asset-path.js';
 import { type TalosVersion, versionTag } from '../talos/version.js';
 import { type BuildSpec, contentTypeOf } from './build-spec.js';
 import { assetKey } from './key.js';
@@ -92,6 +92,17 @@ export class AssetService {
   /** Starts a build without waiting for it (the status stream reports it). */
   start(prepared: PreparedAsset): void {
     this.fetch(prepared).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
+  }
+
+  /**
+   * Starts building the installer of the newest stable version for a new
+   * schematic, so that the first `talosctl upgrade` to it finds it ready
+   * (upstream issue #456: cold installer pulls time out).
+   */
+  async prebuildInstaller(schematic: ParsedSchematic): Promise<void> {
+    const newest = (await this.options.releases.versions()).filter((v) => v.prerelease.length === 0).at(-1);
+    if (!newest) return;
+    this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'));
   }
 
   watch(prepared: PreparedAsset, listener: (state: BuildState) => void): () => void {

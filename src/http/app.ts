@@ -13,7 +13,7 @@ import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/image.js';
 import { registryRoutes } from './routes/registry.js';
 import { releaseRoutes } from './routes/releases.js';
-import { schematicRoutes } from './routes/schematics.js';
+import { type SchematicCreated, schematicRoutes } from './routes/schematics.js';
 import { notFound } from './routing.js';
 
 export interface AppDeps {
@@ -27,6 +27,7 @@ export interface AppDeps {
   assets: AssetService;
   cache: AssetCache;
   digests: DigestIndex;
+  onSchematicCreated?: SchematicCreated;
   /** Base URL of the links in PXE scripts. */
   externalPxeUrl: string;
 }
@@ -41,7 +42,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(serverHeader);
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);
-  schematicRoutes(app, deps.schematics);
+  schematicRoutes(app, deps.schematics, deps.onSchematicCreated);
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
   imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
   registryRoutes(app, { schematics: deps.schematics, assets: deps.assets, cache: deps.cache, releases: deps.releases, digests: deps.digests });

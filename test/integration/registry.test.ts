@@ -115,4 +115,22 @@ describe('installer images through /v2', () => {
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(((await res.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe(code);
   });
+
+  it('prebuilds the newest version\'s installer when a schematic is created', async () => {
+    // With v1.12.0 marked broken, the newest version is the one installers are built for so far.
+    const newest = release.versions.filter((v) => v !== legacy).join(',');
+    const pre = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_BROKEN_TALOS_VERSIONS: newest });
+    try {
+      const res = await fetch(`${pre.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [factory.prebuild=1]\n' });
+      const fresh = ((await res.json()) as { id: string }).id;
+      const built = () => pre.logs().split('\n').filter((l) => l.includes('"msg":"asset built"') && l.includes('installer-amd64.tar')).length;
+      for (let i = 0; i < 200 && built() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(built()).toBe(1); // built before anyone asked
+      const head = await fetch(`${pre.url}/v2/installer/${fresh}/manifests/latest`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(built()).toBe(1); // and served from the cache
+    } finally {
+      await pre.stop();
+    }
+  });
 });
