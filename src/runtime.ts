@@ -38,7 +38,7 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     logger,
   });
   const workDir = join(config.dataDir, 'tmp');
-  const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
+  const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, releaseRegistry: config.releaseRegistry, logger });
   const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
   const deps: BuildDeps = { producer, cache, workDir, logger };

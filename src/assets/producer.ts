@@ -17,6 +17,7 @@ import { buildKernelCmdline, cmdlineCustomization, UnsupportedCustomizationError
 import { Quirks } from '../talos/quirks.js';
 import { versionTag } from '../talos/version.js';
 import { buildInstallerImage } from '../build/installer/installer-image.js';
+import { dockerArchive } from '../oci/docker-archive.js';
 import { tarDirectory } from '../oci/image-writer.js';
 import { OciLayout } from '../oci/layout.js';
 import { type Descriptor, encodeManifest, type ImageIndex } from '../oci/manifest.js';
@@ -47,6 +48,8 @@ export interface AssetProducerOptions {
   workDir: string;
   /** The factory's external URL (named in the schematic extension). */
   externalUrl: string;
+  /** The release registry's host, named in installer tarballs' tags. */
+  releaseRegistry: string;
   logger: Logger;
 }
 
@@ -61,7 +64,6 @@ export class AssetProducer {
       throw new AssetNotImplementedError(`building ${request.kind} assets (${request.fileName}) is not implemented yet`);
     }
     if (request.kind === 'installer') {
-      if (target.format !== 'oci-archive') throw new AssetNotImplementedError(`installer archives (${request.fileName}) are not implemented yet; pull the installer through /v2`);
       // From 1.10 the installer carries a UKI, which this factory does not build yet.
       if (new Quirks(version).usesInstallerBase()) {
         throw new AssetNotImplementedError(`installers for Talos ${versionTag(version)} need UKIs, which are not implemented yet`);
@@ -119,7 +121,7 @@ export class AssetProducer {
       case 'initramfs':
         return this.inScratch((dir) => this.initramfs(target, dir, progress));
       case 'installer':
-        return this.inScratch((dir) => this.installerArchive(target, dir, progress));
+        return this.inScratch((dir) => (target.format === 'oci-archive' ? this.installerArchive(target, dir, progress) : this.installerTar(target, dir, progress)));
       default:
         throw new AssetNotImplementedError(`building ${target.request.kind} assets (${target.request.fileName}) is not implemented yet`);
     }
@@ -161,13 +163,43 @@ export class AssetProducer {
    * architecture, each the base installer plus kernel and initramfs (< 1.10).
    */
   private async installerArchive(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
+    const tag = versionTag(target.version);
+    const { layout, manifests } = await this.installerImages(target, dir, progress, ARCHES);
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests };
+    await layout.putManifest(encodeManifest(index), MEDIA_TYPE.ociIndex, tag);
+    progress(90, 'packing');
+    const archive = join(dir, 'installer.tar');
+    await pipeline(tarDirectory(layout.dir), createWriteStream(archive));
+    return archive;
+  }
+
+  /** `installer-<arch>.tar`: one architecture's installer in `docker save` format, tagged as upstream's imager tags it. */
+  private async installerTar(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
+    const { layout, manifests } = await this.installerImages(target, dir, progress, [target.request.arch]);
+    const fetched = await layout.fetchManifest(manifests[0]!.digest);
+    if (fetched.parsed.kind !== 'image') throw new Error('installer manifest is not an image manifest');
+    progress(90, 'packing');
+    const archive = join(dir, 'installer.tar');
+    const repoTag = `${this.options.releaseRegistry}/${this.options.releases.installerImageName()}:${versionTag(target.version)}`;
+    await pipeline(dockerArchive(layout, fetched.parsed.manifest, repoTag), createWriteStream(archive));
+    return archive;
+  }
+
+  /** Builds the installer image of each architecture (that the release has) into one OCI layout. */
+  private async installerImages(
+    target: AssetTarget,
+    dir: string,
+    progress: ProgressReporter,
+    arches: readonly Arch[],
+  ): Promise<{ layout: OciLayout; manifests: Descriptor[] }> {
     const { version } = target;
     const tag = versionTag(version);
     const layout = await OciLayout.create(join(dir, 'layout'));
     const manifests: Descriptor[] = [];
-    for (const arch of ARCHES) {
+    for (const arch of arches) {
       const inputs = await this.options.releases.imagerInputs(version, arch).catch((error: Error) => {
-        if (error instanceof InvalidReleaseError && arch !== 'amd64') return undefined; // the release has no inputs for it
+        // An index covers the architectures the release has; a single-arch request must have its own.
+        if (error instanceof InvalidReleaseError && arches.length > 1 && arch !== 'amd64') return undefined;
         throw error;
       });
       if (!inputs) continue;
@@ -191,12 +223,7 @@ export class AssetProducer {
       );
       manifests.push({ ...image.manifest, platform: { os: 'linux', architecture: arch } });
     }
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests };
-    await layout.putManifest(encodeManifest(index), MEDIA_TYPE.ociIndex, tag);
-    progress(90, 'packing');
-    const archive = join(dir, 'installer.tar');
-    await pipeline(tarDirectory(layout.dir), createWriteStream(archive));
-    return archive;
+    return { layout, manifests };
   }
 
   /** Runs a build in its own scratch directory; the directory goes when the asset is released or the build fails. */

@@ -160,6 +160,11 @@ export class ReleaseService {
     return (await this.digests.fetch(`${this.installerBaseImage(version)}:${tag}`)) ?? '';
   }
 
+  /** The repository installers are named after (`siderolabs/installer`; `installer-base` is only their base). */
+  installerImageName(): string {
+    return this.images.installer;
+  }
+
   private installerBaseImage(version: TalosVersion): string {
     return new Quirks(version).usesInstallerBase() ? this.images.installerBase : this.images.installer;
   }

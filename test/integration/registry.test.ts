@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,23 @@ describe('installer images through /v2', () => {
     } finally {
       await containerd.stop();
     }
+  });
+
+  it('serves installer-<arch>.tar in docker save format, which skopeo reads', async () => {
+    const file = join(work, 'installer-amd64.tar');
+    const res = await fetch(`${svc.url}/image/${id}/${legacy}/installer-amd64.tar`);
+    expect(res.status).toBe(200);
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string; Layers: string[] };
+    expect(inspect.Architecture).toBe('amd64');
+    const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }>;
+    expect(index[0]!.RepoTags).toEqual([`ghcr.io/siderolabs/installer:${legacy}`]);
+    const layer = execFileSync('tar', ['-xOf', file, index[0]!.Layers.at(-1)!], { maxBuffer: 1 << 28 });
+    const layerFile = join(work, 'artifacts.tar.gz');
+    writeFileSync(layerFile, layer);
+    const initramfs = execFileSync('tar', ['-xzOf', layerFile, 'usr/install/amd64/initramfs.xz'], { maxBuffer: 1 << 28 });
+    const served = Buffer.from(await (await fetch(`${svc.url}/image/${id}/${legacy}/initramfs-amd64.xz`)).arrayBuffer());
+    expect(sha(initramfs)).toBe(sha(served));
   });
 
   it('answers HEAD by tag and GET by digest with Docker-Content-Digest', async () => {
