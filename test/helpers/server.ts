@@ -2,9 +2,10 @@
 // on a free loopback port with its own data directory.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 
 export interface ServiceProcess {
   url: string;
@@ -17,8 +18,21 @@ export interface ServiceProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
+/** Data directories made here; removed after the test file (a test may restart a service on one). */
+const madeDirs = new Set<string>();
+const removeMadeDirs = (): void => madeDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true }));
+// Inside vitest the file's hooks do it; elsewhere (benchmarks) the process exit does.
+if (process.env.VITEST) afterAll(removeMadeDirs);
+else process.once('exit', removeMadeDirs);
+
+function newDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'if-test-'));
+  madeDirs.add(dir);
+  return dir;
+}
+
 export async function startService(
-  dataDir = mkdtempSync(join(tmpdir(), 'if-test-')),
+  dataDir = newDataDir(),
   env: Record<string, string> = {},
   listen = '127.0.0.1:0',
 ): Promise<ServiceProcess> {
