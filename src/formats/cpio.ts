@@ -126,6 +126,9 @@ export interface CpioWriteOptions {
 
 const CHUNK = 1 << 20;
 
+/** The header fields every entry we write shares: owned by root, no device numbers, no checksum. */
+const ROOT_OWNED_NO_DEVICE = { uid: 0, gid: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0 };
+
 async function* sourceChunks(source: CpioSource): AsyncGenerator<Uint8Array> {
   if (typeof source === 'string') {
     yield* createReadStream(source, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>;
@@ -168,19 +171,13 @@ async function* archiveChunks(
     yield emit(
       encodeHeader(
         {
+          ...ROOT_OWNED_NO_DEVICE,
           name: entry.name,
           ino: ino++,
           mode: typeBits(entry) | ((entry.mode ?? defaultPermissions(entry)) & 0o7777),
-          uid: 0,
-          gid: 0,
           nlink: entry.nlink ?? (entry.type === 'directory' ? 2 : 1),
           mtime: entry.mtime ?? mtime,
           fileSize: size,
-          devMajor: 0,
-          devMinor: 0,
-          rdevMajor: 0,
-          rdevMinor: 0,
-          check: 0,
         },
         offset,
       ),
@@ -204,21 +201,7 @@ async function* archiveChunks(
 
   yield emit(
     encodeHeader(
-      {
-        name: TRAILER_NAME,
-        ino: 0,
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        nlink: 1,
-        mtime: 0,
-        fileSize: 0,
-        devMajor: 0,
-        devMinor: 0,
-        rdevMajor: 0,
-        rdevMinor: 0,
-        check: 0,
-      },
+      { ...ROOT_OWNED_NO_DEVICE, name: TRAILER_NAME, ino: 0, mode: 0, nlink: 1, mtime: 0, fileSize: 0 },
       offset,
     ),
   );

@@ -7,11 +7,11 @@ import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestHex, sha256Digest } from '../../src/oci/digest.js';
-import { OciError } from '../../src/oci/errors.js';
 import { extractImage, flattenToTar, normalizeEntryPath } from '../../src/oci/flatten.js';
 import { OciLayout } from '../../src/oci/layout.js';
 import { MEDIA_TYPE } from '../../src/oci/media-types.js';
 import { type StoredImage, type TestEntry, type TestLayer, bufferStream, dir, file, hardlink, opaque, storeImage, symlink, whiteout } from '../helpers/layers.js';
+import { rejection } from '../helpers/oci-errors.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'oci-flatten-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -83,15 +83,6 @@ async function readTar(stream: Readable): Promise<Map<string, TarItem>> {
   reader.end(undefined);
   await done;
   return items;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<OciError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OciError);
-  return error as OciError;
 }
 
 const layers = (...entryLists: TestEntry[][]): TestLayer[] => entryLists.map((entries) => ({ entries, codec: 'gzip' }));

@@ -13,6 +13,7 @@ import { type Descriptor, encodeManifest } from '../../src/oci/manifest.js';
 import { MEDIA_TYPE, REF_NAME_ANNOTATION } from '../../src/oci/media-types.js';
 import type { ImageRepository } from '../../src/oci/repository.js';
 import { type StoredImage, bufferStream, dir, file, storeImage, storeIndex } from '../helpers/layers.js';
+import { rejection } from '../helpers/oci-errors.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'oci-layout-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -31,15 +32,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<OciError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OciError);
-  return error as OciError;
 }
 
 const blob = (text: string): { bytes: Buffer; descriptor: { digest: string; size: number } } => {
