@@ -2,7 +2,6 @@
 // points at it: each asset is an OCI artifact (empty config, one layer = the
 // asset) tagged with its AssetKey, its content type and digests in annotations.
 
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,7 +12,6 @@ import { encodeManifest, type ImageManifest } from '../oci/manifest.js';
 import { MEDIA_TYPE } from '../oci/media-types.js';
 import type { WritableImageRepository } from '../oci/repository.js';
 import type { AssetMetadata } from './cache.js';
-import { digestFile } from './digest-file.js';
 
 export const ASSET_ARTIFACT_TYPE = 'application/vnd.talos-image-factory.asset.v1';
 const EMPTY_CONFIG = Buffer.from('{}');
@@ -67,10 +65,11 @@ export class OciAssetStore {
     await downloadBlob(this.repo, { digest: `sha256:${metadata.sha256}`, size: metadata.size }, destination);
   }
 
-  async publish(key: string, file: string, contentType: string): Promise<void> {
-    const { sha256, sha512, size } = await digestFile(file);
+  /** Publishes an asset whose digests are known (computed when it entered the local cache). */
+  async publish(metadata: AssetMetadata, open: () => Readable): Promise<void> {
+    const { key, sha256, sha512, size, contentType } = metadata;
     const layer = { digest: `sha256:${sha256}`, size };
-    await this.repo.putBlob(layer, () => createReadStream(file) as Readable);
+    await this.repo.putBlob(layer, open);
     await this.repo.putBlob({ digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length }, () => Readable.from([EMPTY_CONFIG]));
     const manifest: ImageManifest = {
       schemaVersion: 2,
@@ -85,7 +84,7 @@ export class OciAssetStore {
             [ANNOTATION.key]: key,
             [ANNOTATION.contentType]: contentType,
             [ANNOTATION.sha512]: sha512,
-            [ANNOTATION.created]: new Date().toISOString(),
+            [ANNOTATION.created]: new Date(metadata.createdAt).toISOString(),
           },
         },
       ],

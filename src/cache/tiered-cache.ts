@@ -49,12 +49,14 @@ export class TieredAssetCache implements AssetCache {
   }
 
   async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
+    // Into the local cache first: that computes the digests the published artifact needs.
+    const entry = await this.local.put(key, file, contentType);
     try {
-      await this.shared.publish(key, file, contentType);
+      await this.shared.publish(entry.metadata, () => entry.open());
     } catch (error) {
       // Serving still works; other instances will build it themselves.
       this.logger.error({ key, err: error }, 'could not publish the asset to the shared cache');
     }
-    return this.local.put(key, file, contentType);
+    return entry;
   }
 }
