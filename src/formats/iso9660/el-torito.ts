@@ -68,9 +68,12 @@ export function encodeCatalog(entries: CatalogEntry[]): Buffer {
   return out;
 }
 
-/** 512-byte sectors of an image, for an EFI entry. */
-export function sectorsOf(size: number): number {
-  return Math.ceil(size / SECTOR);
+/**
+ * 512-byte sectors of an EFI image as its entry and partition count them: the
+ * image is padded to whole 2048-byte blocks, and xorriso counts the padding too.
+ */
+export function paddedSectors(size: number): number {
+  return Math.ceil(size / BLOCK) * (BLOCK / SECTOR);
 }
 
 export const BOOT_INFO_TABLE_OFFSET = 8;

@@ -31,7 +31,7 @@ import {
   type LaidOutRecord,
   type RecordTarget,
 } from './directory.js';
-import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInfo, sectorsOf } from './el-torito.js';
+import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInfo, paddedSectors } from './el-torito.js';
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { seededGuid } from './guid.js';
@@ -50,7 +50,7 @@ import {
   type EncodedGpt,
   type GptPartition,
 } from './system-area.js';
-import type { IsoDirectory, IsoFile, IsoFileSource, IsoTree } from './tree.js';
+import type { IsoDirectory, IsoFileSource, IsoTree } from './tree.js';
 
 /** Boot images are patched in memory; anything bigger than this is not a boot image. */
 const MAX_BOOT_IMAGE = 64 << 20;
@@ -312,7 +312,7 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
         type: ESP_TYPE,
         guid: seededGuid(hybrid.guidSeed, 'partition-2'),
         firstSector: espBlock * SECTORS_PER_BLOCK,
-        lastSector: espBlock * SECTORS_PER_BLOCK + sectorsOf(espSize) - 1,
+        lastSector: espBlock * SECTORS_PER_BLOCK + paddedSectors(espSize) - 1,
         attributes: 0n,
         name: 'EFI',
       });
@@ -342,8 +342,8 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
   if (catalogBlock !== undefined) {
     const entries: CatalogEntry[] = [];
     if (biosFile) entries.push({ platform: PLATFORM_X86, sectorCount: loadSectors, block: biosFile.block });
-    if (efiFile) entries.push({ platform: PLATFORM_EFI, sectorCount: sectorsOf(efiFile.size), block: efiFile.block });
-    else if (espBlock !== undefined && efi) entries.push({ platform: PLATFORM_EFI, sectorCount: sectorsOf(espSize), block: espBlock });
+    if (efiFile) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(efiFile.size), block: efiFile.block });
+    else if (espBlock !== undefined && efi) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(espSize), block: espBlock });
     bytes(catalogBlock, encodeCatalog(entries));
   }
   bytes(treeStart, encodeTree(layout, treeStart, 0, recDate));
