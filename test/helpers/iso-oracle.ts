@@ -169,6 +169,14 @@ export function isoinfoDescriptor(iso: string): Record<string, string> {
   return out;
 }
 
+/** `isoinfo -R -f -i <iso>`: every path genisoimage's reader finds through Rock Ridge, without the leading slash. */
+export function isoinfoPaths(iso: string): string[] {
+  return run('isoinfo', ['-R', '-f', '-i', iso])
+    .split('\n')
+    .filter((line) => line.startsWith('/'))
+    .map((line) => line.slice(1));
+}
+
 /** `sgdisk -v`: its verdict text (it exits 0 even on some problems, so callers check the words). */
 export function sgdiskVerify(image: string): string {
   return run('sgdisk', ['-v', image]);

@@ -28,6 +28,7 @@ import { buildTree, noise, sampleTrees, text, type TreeSpec } from '../helpers/s
 import {
   isoToolsSkipReason,
   isoinfoDescriptor,
+  isoinfoPaths,
   sfdiskDump,
   sfdiskJson,
   sgdiskPrint,
@@ -146,6 +147,11 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
       expect(snapshot(out)).toEqual(snapshot(trees[name]!));
     });
 
+    it(`${name}: isoinfo (genisoimage's reader) finds every path through Rock Ridge`, () => {
+      const sort = (paths: string[]): string[] => paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect(sort(isoinfoPaths(images[name]!))).toEqual(sort(snapshot(trees[name]!).map((e) => e.path)));
+    });
+
     it(`${name}: our reader lists and reads the same tree`, async () => {
       const reader = await IsoReader.open(images[name]!);
       try {
@@ -261,6 +267,28 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
     const streamed = Buffer.concat(chunks);
     expect(streamed.length).toBe(plan.size);
     expect(sha256(streamed)).toBe(fileSha(a));
+  });
+
+  it('streams file contents: memory stays bounded while a 512 MiB file goes through', async () => {
+    const dir = scratch('large');
+    buildTree(dir, [{ path: 'small', type: 'file', content: Buffer.from('small\n') }]);
+    const large = join(dir, 'large.img');
+    writeFileSync(large, 'head');
+    truncateSync(large, 512 << 20);
+    const plan = await planIso(await IsoTree.fromDirectory(dir), { date: DATE });
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    let bytes = 0;
+    const hash = createHash('sha256');
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+      peak = Math.max(peak, process.memoryUsage().rss);
+    });
+    await writePlannedIso(plan, sink);
+    expect(bytes).toBe(plan.size);
+    expect(peak - before).toBeLessThan(128 << 20);
   });
 
   it('reads an image xorriso made the way xorriso lists it', async () => {

@@ -1,8 +1,8 @@
-// Lays an image out before a byte is written: ISO identifiers, directory
-// records and continuation areas, path tables, the block of every file, the
-// boot catalog, the appended ESP and the GPT. Everything but file contents is
-// decided here (file sizes come from stat), so the writer can stream the image
-// front to back and the final size is known up front.
+// Lays an image out before a byte is written: the tree (tree-layout.ts), the
+// block of every file, the patched boot image, the volume descriptors, the
+// boot catalog, the appended ESP and the MBR + GPT. Everything but file
+// contents is decided here (file sizes come from stat), so the writer can
+// stream the image front to back and the final size is known up front.
 //
 // Block map (2048-byte blocks; P = 16 with a GPT, else absent):
 //   0..15          system area (MBR + primary GPT when hybrid, else zeros)
@@ -16,29 +16,14 @@
 //   end            backup GPT in the image's last 63 sectors
 
 import { promises as fs } from 'node:fs';
-import { BLOCK, FIRST_DESCRIPTOR, MAX_FILE_SIZE, PARTITION_OFFSET_BLOCKS, S_IFDIR, S_IFLNK, S_IFREG, SECTOR, SECTORS_PER_BLOCK, PLATFORM_EFI, PLATFORM_X86 } from './constants.js';
+import { BLOCK, FIRST_DESCRIPTOR, PARTITION_OFFSET_BLOCKS, SECTOR, SECTORS_PER_BLOCK, PLATFORM_EFI, PLATFORM_X86 } from './constants.js';
 import { bootRecordDescriptor, primaryDescriptor, terminatorDescriptor, type VolumeIdentity } from './descriptors.js';
-import {
-  ContinuationPool,
-  PARENT_ID,
-  SELF_ID,
-  directoryBlocks,
-  encodeContinuations,
-  encodeDirectory,
-  layOutRecord,
-  rootRecord,
-  type EncodeContext,
-  type LaidOutRecord,
-  type RecordTarget,
-} from './directory.js';
+import { rootRecord } from './directory.js';
 import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInfo, paddedSectors } from './el-torito.js';
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { seededGuid } from './guid.js';
-import { compareIdentifiers, isoIdentifiers } from './names.js';
 import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoWriteOptions } from './options.js';
-import { encodePathTable, pathTableSize } from './path-table.js';
-import { erEntry, nmEntries, pxEntry, slEntries, spEntry, tfEntry } from './susp.js';
 import {
   ATTR_READ_ONLY,
   ATTR_REQUIRED,
@@ -50,35 +35,13 @@ import {
   type EncodedGpt,
   type GptPartition,
 } from './system-area.js';
-import type { IsoDirectory, IsoFileSource, IsoTree } from './tree.js';
+import type { IsoFileSource, IsoTree } from './tree.js';
+import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } from './tree-layout.js';
+
+export type { FilePlan } from './tree-layout.js';
 
 /** Boot images are patched in memory; anything bigger than this is not a boot image. */
 const MAX_BOOT_IMAGE = 64 << 20;
-/** Path table parent numbers are 16-bit. */
-const MAX_DIRECTORIES = 0xffff;
-
-interface DirectoryPlan {
-  node: IsoDirectory;
-  path: string;
-  /** 1-based path table number. */
-  number: number;
-  /** Undefined for the root (its own parent). */
-  parent: DirectoryPlan | undefined;
-  id: Buffer;
-  records: LaidOutRecord[];
-  blocks: number;
-  /** First block, counted from the start of the tree. */
-  offset: number;
-}
-
-export interface FilePlan {
-  path: string;
-  source: IsoFileSource;
-  size: number;
-  block: number;
-  /** Patched contents of a boot image (written instead of the source). */
-  data?: Buffer;
-}
 
 /** A region of the image, in write order. */
 export type Region =
@@ -99,120 +62,8 @@ export interface IsoPlan {
   gpt?: { diskGuid: string; partitions: GptPartition[] };
 }
 
-async function sourceSize(source: IsoFileSource, what: string): Promise<number> {
-  const size = 'data' in source ? source.data.length : (await fs.stat(source.path)).size;
-  if (size > MAX_FILE_SIZE) throw new Iso9660Error(`iso9660: ${what} is ${size} bytes; files of 4 GiB and more are not supported`);
-  return size;
-}
-
 async function sourceBytes(source: IsoFileSource): Promise<Buffer> {
   return 'data' in source ? Buffer.from(source.data) : fs.readFile(source.path);
-}
-
-interface TreeLayout {
-  dirs: DirectoryPlan[];
-  files: FilePlan[];
-  byPath: Map<string, FilePlan>;
-  pool: ContinuationPool;
-  /** Blocks of one copy of the tree (directories, pool, both path tables). */
-  blocks: number;
-  poolOffset: number;
-  pathTableOffset: number;
-  pathTableBlocks: number;
-  pathTableSize: number;
-}
-
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
-
-async function layOutTree(tree: IsoTree, date: Date): Promise<TreeLayout> {
-  const tf = tfEntry(date);
-  const root: DirectoryPlan = { node: tree.root, path: '', number: 1, parent: undefined, id: SELF_ID, records: [], blocks: 0, offset: 0 };
-  const dirs: DirectoryPlan[] = [root];
-  const files: FilePlan[] = [];
-  const byPath = new Map<string, FilePlan>();
-  const pool = new ContinuationPool();
-  const links = (dir: IsoDirectory): number => 2 + [...dir.children.values()].filter((c) => c.kind === 'directory').length;
-  const dirTarget = (dir: DirectoryPlan): RecordTarget => ({
-    isDirectory: true,
-    extent: (treeStart) => treeStart + dir.offset,
-    size: () => dir.blocks * BLOCK,
-  });
-  const empty: RecordTarget = { isDirectory: false, extent: () => 0, size: () => 0 };
-
-  // Breadth-first with children in identifier order is path-table order.
-  for (let i = 0; i < dirs.length; i++) {
-    const dir = dirs[i]!;
-    const parent = dir.parent ?? dir;
-    const ids = isoIdentifiers([...dir.node.children].map(([name, node]) => ({ name, isDirectory: node.kind === 'directory' })));
-    const children = [...dir.node.children].sort(([a], [b]) => compareIdentifiers(ids.get(a)!, ids.get(b)!));
-
-    const self = [...(dir === root ? [spEntry()] : []), pxEntry(S_IFDIR | dir.node.mode, links(dir.node)), tf, ...(dir === root ? [erEntry()] : [])];
-    const records = [
-      layOutRecord(SELF_ID, dirTarget(dir), self, pool),
-      layOutRecord(PARENT_ID, dirTarget(parent), [pxEntry(S_IFDIR | parent.node.mode, links(parent.node)), tf], pool),
-    ];
-    for (const [name, node] of children) {
-      const id = Buffer.from(ids.get(name)!, 'latin1');
-      const path = join(dir.path, name);
-      if (node.kind === 'directory') {
-        if (dirs.length >= MAX_DIRECTORIES) throw new Iso9660Error(`iso9660: more than ${MAX_DIRECTORIES} directories`);
-        const child = { node, path, number: dirs.length + 1, parent: dir, id, records: [], blocks: 0, offset: 0 } satisfies DirectoryPlan;
-        dirs.push(child);
-        records.push(layOutRecord(id, dirTarget(child), [pxEntry(S_IFDIR | node.mode, links(node)), tf, ...nmEntries(name)], pool));
-      } else if (node.kind === 'file') {
-        const file: FilePlan = { path, source: node.source, size: await sourceSize(node.source, path), block: 0 };
-        files.push(file);
-        byPath.set(path, file);
-        const target: RecordTarget = { isDirectory: false, extent: () => (file.size === 0 ? 0 : file.block), size: () => file.size };
-        records.push(layOutRecord(id, target, [pxEntry(S_IFREG | node.mode, 1), tf, ...nmEntries(name)], pool));
-      } else {
-        records.push(layOutRecord(id, empty, [pxEntry(S_IFLNK | node.mode, 1), tf, ...nmEntries(name), ...slEntries(node.target)], pool));
-      }
-    }
-    dir.records = records;
-    dir.blocks = directoryBlocks(records);
-  }
-
-  let offset = 0;
-  for (const dir of dirs) {
-    dir.offset = offset;
-    offset += dir.blocks;
-  }
-  const poolOffset = offset;
-  const size = pathTableSize(dirs);
-  const pathTableBlocks = ceilDiv(size, BLOCK);
-  const pathTableOffset = poolOffset + pool.blocks;
-  return {
-    dirs,
-    files,
-    byPath,
-    pool,
-    blocks: pathTableOffset + 2 * pathTableBlocks,
-    poolOffset,
-    pathTableOffset,
-    pathTableBlocks,
-    pathTableSize: size,
-  };
-}
-
-/** One copy of the tree's metadata, addresses written as `absolute - shift`. */
-function encodeTree(layout: TreeLayout, treeStart: number, shift: number, date: Buffer): Buffer {
-  const out = Buffer.alloc(layout.blocks * BLOCK);
-  const ctx: EncodeContext = { shift, treeStart, poolStart: treeStart + layout.poolOffset, date };
-  for (const dir of layout.dirs) encodeDirectory(dir.records, dir.blocks, ctx).copy(out, dir.offset * BLOCK);
-  const pool = out.subarray(layout.poolOffset * BLOCK, layout.pathTableOffset * BLOCK);
-  encodeContinuations(
-    layout.dirs.flatMap((d) => d.records),
-    pool,
-    ctx,
-  );
-  const tables = layout.pathTableOffset * BLOCK;
-  const pathDirs = layout.dirs.map((d) => ({ id: d.id, parent: (d.parent ?? d).number, extent: (start: number) => start + d.offset }));
-  encodePathTable(pathDirs, false, treeStart, shift).copy(out, tables);
-  encodePathTable(pathDirs, true, treeStart, shift).copy(out, tables + layout.pathTableBlocks * BLOCK);
-  return out;
 }
 
 function bootFile(layout: TreeLayout, path: string, what: string): FilePlan {
