@@ -36,8 +36,12 @@ export type IsoNode = IsoDirectory | IsoFile | IsoSymlink;
 export const DEFAULT_DIR_MODE = 0o755;
 export const DEFAULT_FILE_MODE = 0o644;
 export const DEFAULT_SYMLINK_MODE = 0o777;
-/** Linux' NAME_MAX: Rock Ridge could carry longer names, no reader would accept them. */
-export const NAME_MAX = 255;
+/**
+ * Longest name in bytes. Rock Ridge could carry more (NM entries continue),
+ * but Linux' isofs drops any NM piece that would take a name to 254 bytes or
+ * more, so a 254- or 255-byte name would come out truncated there (measured).
+ */
+export const NAME_MAX = 253;
 /** Linux' PATH_MAX less the terminating NUL. */
 export const SYMLINK_MAX = 4095;
 
