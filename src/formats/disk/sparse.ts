@@ -131,19 +131,20 @@ export function isZero(data: Buffer): boolean {
   return true;
 }
 
-async function* rawChunks(disk: SparseDisk): AsyncGenerator<Buffer> {
+/** The raw disk's bytes, zeros included, padded with zeros up to `length` (default the disk size). */
+export async function* rawDiskChunks(disk: SparseDisk, length = disk.size): AsyncGenerator<Buffer> {
   let at = 0;
   for await (const { offset, data } of diskData(disk)) {
     yield* zeroChunks(offset - at);
     yield data;
     at = offset + data.length;
   }
-  yield* zeroChunks(disk.size - at);
+  yield* zeroChunks(length - at);
 }
 
 /** The whole raw disk, zeros included, as a byte stream (for compressors and raw downloads). */
 export function rawDiskStream(disk: SparseDisk): Readable {
-  return Readable.from(rawChunks(disk), { objectMode: false, highWaterMark: CHUNK_SIZE });
+  return Readable.from(rawDiskChunks(disk), { objectMode: false, highWaterMark: CHUNK_SIZE });
 }
 
 /**
