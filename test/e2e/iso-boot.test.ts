@@ -53,7 +53,14 @@ beforeAll(async () => {
     date: volume.date,
     bios: { image: 'boot/grub/i386-pc/eltorito.img', grub2BootInfo: true },
     ...(esp ? { efi: { appendedPartition: true as const } } : {}),
-    hybrid: { guidSeed: volume.volumeSetId, mbrBootCode: readFileSync(bootHybridImage(release.outDir)), grub2Mbr: true, ...(esp ? { esp: { path: esp } } : {}) },
+    hybrid: {
+      guidSeed: volume.volumeSetId,
+      mbrBootCode: readFileSync(bootHybridImage(release.outDir)),
+      grub2Mbr: true,
+      // 1 MiB alignment, as Talos' imager asks xorriso for.
+      cylinderAlign: true,
+      ...(esp ? { esp: { path: esp } } : {}),
+    },
   });
 });
 

@@ -480,6 +480,33 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
     expect(listing(xorrisoList(ours))).toEqual(listing(xorrisoList(theirs)));
   });
 
+  it("cylinder alignment matches Talos' xorriso flags (-partition_cyl_align all, -iso_mbr_part_type 0x83)", async () => {
+    const ours = scratch('aligned-ours.iso');
+    const theirs = scratch('aligned-theirs.iso');
+    const mbr = scratch('mbr.img');
+    writeFileSync(mbr, MBR_CODE);
+    const options = hybridOptions();
+    const { plan } = await writeIso(await IsoTree.fromDirectory(src), ours, { ...options, hybrid: { ...options.hybrid!, cylinderAlign: true } });
+    xorrisoMkisofs([
+      ...['-o', theirs, '-R', '-V', 'TALOS_V1_14_0', '-iso-level', '3', '--boot-catalog-hide'],
+      ...['-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info', '--grub2-mbr', mbr],
+      ...['-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-append_partition', '2', '0xef', esp, '-appended_part_as_gpt'],
+      ...['-partition_cyl_align', 'all', '-partition_offset', '16', '-iso_mbr_part_type', '0x83', '-no-emul-boot', src],
+    ]);
+    const a = xorrisoReport(ours);
+    const b = xorrisoReport(theirs);
+    expect(a.systemAreaSummary).toBe(b.systemAreaSummary);
+    const [isoA, espA] = a.gpt;
+    const [isoB, espB] = b.gpt;
+    // Same 1 MiB boundaries: the ISO partition ends on one, the 1 MiB + 1000 byte ESP takes 2 MiB.
+    expect([isoA!.start, isoA!.size, espA!.start, espA!.size]).toEqual([isoB!.start, isoB!.size, espB!.start, espB!.size]);
+    expect(espA!.start % 2048).toBe(0);
+    expect(espA!.size).toBe(4096);
+    expect(a.bootImages[1]).toMatchObject({ platform: 'UEFI', loadSize: b.bootImages[1]!.loadSize, lba: b.bootImages[1]!.lba });
+    expect(plan.esp!.blocks * 4).toBe(espA!.size);
+    expect(sgdiskVerify(ours)).toContain('No problems found');
+  });
+
   it('a different GUID seed changes the GUIDs and nothing else but the CRCs', async () => {
     const a = scratch('seed-a.iso');
     const b = scratch('seed-b.iso');

@@ -26,6 +26,12 @@ export interface IsoHybrid {
   grub2Mbr?: boolean;
   /** The EFI system partition image, appended after the ISO filesystem as GPT partition 2. */
   esp?: IsoFileSource;
+  /**
+   * End the ISO partition, and start and end the ESP, on 1 MiB (cylinder)
+   * boundaries, as xorriso -partition_cyl_align all does (Talos' imager passes
+   * it); default false: 2 KiB blocks, as the toolchain.md recipe.
+   */
+  cylinderAlign?: boolean;
 }
 
 export interface IsoWriteOptions {

@@ -40,6 +40,8 @@ import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } fr
 
 export type { FilePlan } from './tree-layout.js';
 
+/** A cylinder of the 64 heads x 32 sectors geometry: 1 MiB. */
+const CYLINDER_BLOCKS = (64 * 32) / SECTORS_PER_BLOCK;
 /** Boot images are patched in memory; anything bigger than this is not a boot image. */
 const MAX_BOOT_IMAGE = 64 << 20;
 
@@ -58,7 +60,8 @@ export interface IsoPlan {
   /** Where the ISO filesystem's data ends (the appended ESP starts here). */
   isoEndBlock: number;
   catalogBlock?: number;
-  esp?: { block: number; size: number };
+  /** The appended ESP: first block, source size, and blocks it takes with its padding. */
+  esp?: { block: number; size: number; blocks: number };
   gpt?: { diskGuid: string; partitions: GptPartition[] };
 }
 
@@ -126,9 +129,14 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
     file.block = next;
     next += ceilDiv(file.size, BLOCK);
   }
-  const isoEndBlock = next;
+  // With cylinder alignment the ISO partition ends, and the ESP starts and ends, on 1 MiB boundaries.
+  const align = hybrid?.cylinderAlign ? CYLINDER_BLOCKS : 1;
+  const isoEndBlock = ceilDiv(next, align) * align;
+  next = isoEndBlock;
   const espBlock = espSource ? next : undefined;
-  next += ceilDiv(espSize, BLOCK);
+  const espBlocks = ceilDiv(ceilDiv(espSize, BLOCK), align) * align;
+  const espSectors = espBlocks * SECTORS_PER_BLOCK;
+  next += espBlocks;
   const totalSectors = hybrid ? ceilDiv(next * SECTORS_PER_BLOCK + GPT_BACKUP_SECTORS, SECTORS_PER_BLOCK) * SECTORS_PER_BLOCK : next * SECTORS_PER_BLOCK;
   const volumeBlocks = totalSectors / SECTORS_PER_BLOCK;
 
@@ -163,7 +171,7 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
         type: ESP_TYPE,
         guid: seededGuid(hybrid.guidSeed, 'partition-2'),
         firstSector: espBlock * SECTORS_PER_BLOCK,
-        lastSector: espBlock * SECTORS_PER_BLOCK + paddedSectors(espSize) - 1,
+        lastSector: espBlock * SECTORS_PER_BLOCK + espSectors - 1,
         attributes: 0n,
         name: 'EFI',
       });
@@ -194,7 +202,7 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
     const entries: CatalogEntry[] = [];
     if (biosFile) entries.push({ platform: PLATFORM_X86, sectorCount: loadSectors, block: biosFile.block });
     if (efiFile) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(efiFile.size), block: efiFile.block });
-    else if (espBlock !== undefined && efi) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(espSize), block: espBlock });
+    else if (espBlock !== undefined && efi) entries.push({ platform: PLATFORM_EFI, sectorCount: espSectors, block: espBlock });
     bytes(catalogBlock, encodeCatalog(entries));
   }
   bytes(treeStart, encodeTree(layout, treeStart, 0, recDate));
@@ -211,7 +219,7 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
     volumeBlocks,
     isoEndBlock,
     ...(catalogBlock !== undefined ? { catalogBlock } : {}),
-    ...(espBlock !== undefined ? { esp: { block: espBlock, size: espSize } } : {}),
+    ...(espBlock !== undefined ? { esp: { block: espBlock, size: espSize, blocks: espBlocks } } : {}),
     ...(gpt ? { gpt } : {}),
   };
 }
