@@ -617,6 +617,31 @@ describe('ISO writer refuses what it cannot write', () => {
   });
 });
 
+describe('output stability', () => {
+  it('a fixed input gives these exact bytes (a change here changes every ISO: bump the build recipe version)', async () => {
+    const tree = new IsoTree();
+    tree.file('boot/grub/i386-pc/eltorito.img', { data: noise('eltorito', 8192) });
+    tree.file('boot/grub/grub.cfg', { data: text('grub', 500) });
+    tree.file('boot/vmlinuz', { data: noise('kernel', 70_000) });
+    tree.file(`Long Name ${'é'.repeat(100)}.txt`, { data: Buffer.from('hello\n') }, { mode: 0o600 });
+    tree.symlink('boot/current', 'vmlinuz');
+    const chunks: Buffer[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    const plan = await planIso(tree, {
+      volumeId: 'TALOS_V1_14_0',
+      volumeSetId: 'Talos-v1.14.0',
+      date: DATE,
+      bios: { image: 'boot/grub/i386-pc/eltorito.img', grub2BootInfo: true },
+      efi: { appendedPartition: true },
+      hybrid: { guidSeed: 'Talos-v1.14.0', mbrBootCode: noise('mbr', 440), grub2Mbr: true, esp: { data: noise('esp', 100_000) }, cylinderAlign: true },
+    });
+    await writePlannedIso(plan, sink);
+    expect(plan.size).toBe(2 * 1024 * 1024 + 32 * 1024);
+    expect(sha256(Buffer.concat(chunks))).toBe('f0319ee91d79866e5e8ea5a6cf1056e8969a0d45502e37d0dc2217c9612d61a6');
+  });
+});
+
 describe('ISO identifiers', () => {
   it('map names to d-characters, keep extensions, and number clashes in byte order of the names', () => {
     const ids = isoIdentifiers([

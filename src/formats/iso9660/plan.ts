@@ -23,7 +23,7 @@ import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInf
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { seededGuid } from './guid.js';
-import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoWriteOptions } from './options.js';
+import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoHybrid, type IsoWriteOptions } from './options.js';
 import {
   ATTR_READ_ONLY,
   ATTR_REQUIRED,
@@ -32,7 +32,6 @@ import {
   GPT_BACKUP_SECTORS,
   encodeGpt,
   encodeProtectiveMbr,
-  type EncodedGpt,
   type GptPartition,
 } from './system-area.js';
 import type { IsoFileSource, IsoTree } from './tree.js';
@@ -76,6 +75,123 @@ function bootFile(layout: TreeLayout, path: string, what: string): FilePlan {
   return file;
 }
 
+/** What the boot options name, checked against the tree. */
+interface Boot {
+  biosFile?: FilePlan;
+  loadSectors: number;
+  efiFile?: FilePlan;
+  /** The El Torito EFI entry is the appended ESP. */
+  efiOnEsp: boolean;
+  esp?: { source: IsoFileSource; size: number };
+}
+
+async function resolveBoot(layout: TreeLayout, options: IsoWriteOptions): Promise<Boot> {
+  const { bios, efi, hybrid } = options;
+  const loadSectors = bios?.loadSectors ?? DEFAULT_LOAD_SECTORS;
+  if (!Number.isInteger(loadSectors) || loadSectors < 1 || loadSectors > 0xffff) throw new Iso9660Error(`iso9660: load size ${loadSectors} is not 1..65535 sectors`);
+  const biosFile = bios ? bootFile(layout, bios.image, 'BIOS') : undefined;
+  if (biosFile && biosFile.size > MAX_BOOT_IMAGE) throw new Iso9660Error(`iso9660: the BIOS boot image ${bios!.image} is larger than ${MAX_BOOT_IMAGE} bytes`);
+  const efiFile = efi && 'image' in efi ? bootFile(layout, efi.image, 'EFI') : undefined;
+  const efiOnEsp = efi !== undefined && 'appendedPartition' in efi;
+  if (efiOnEsp && !hybrid?.esp) throw new Iso9660Error('iso9660: an EFI entry on the appended partition needs hybrid.esp');
+  if (hybrid?.grub2Mbr && !biosFile) throw new Iso9660Error('iso9660: the GRUB MBR patch needs a BIOS boot image');
+  let esp: Boot['esp'];
+  if (hybrid?.esp) {
+    esp = { source: hybrid.esp, size: await sourceSize(hybrid.esp, 'the ESP image') };
+    if (esp.size === 0) throw new Iso9660Error('iso9660: the ESP image is empty');
+  }
+  return { loadSectors, efiOnEsp, ...(biosFile ? { biosFile } : {}), ...(efiFile ? { efiFile } : {}), ...(esp ? { esp } : {}) };
+}
+
+/** Where everything goes, in blocks (see the map at the top); files get their blocks here too. */
+interface BlockMap {
+  pvd: number;
+  bootRecord?: number;
+  terminator: number;
+  relativePvd?: number;
+  catalog?: number;
+  tree: number;
+  relativeTree?: number;
+  /** Files in write order. */
+  files: FilePlan[];
+  isoEnd: number;
+  esp?: number;
+  espBlocks: number;
+  totalSectors: number;
+}
+
+function assignBlocks(layout: TreeLayout, boot: Boot, options: IsoWriteOptions): BlockMap {
+  const hybrid = options.hybrid !== undefined;
+  const elTorito = boot.biosFile !== undefined || options.efi !== undefined;
+  let next = FIRST_DESCRIPTOR;
+  const pvd = next++;
+  const bootRecord = elTorito ? next++ : undefined;
+  const terminator = next++;
+  const relativePvd = hybrid ? PARTITION_OFFSET_BLOCKS + FIRST_DESCRIPTOR : undefined;
+  if (relativePvd !== undefined) next = relativePvd + 2;
+  const catalog = elTorito ? next++ : undefined;
+  const tree = next;
+  next += layout.blocks;
+  const relativeTree = hybrid ? next : undefined;
+  if (hybrid) next += layout.blocks;
+
+  // File data: boot images first (as mkisofs does), then path-table order.
+  const boots = [boot.biosFile, boot.efiFile].filter((f): f is FilePlan => f !== undefined);
+  const files = [...new Set([...boots, ...layout.files])].filter((f) => f.size > 0);
+  for (const file of files) {
+    file.block = next;
+    next += ceilDiv(file.size, BLOCK);
+  }
+
+  // With cylinder alignment the ISO partition ends, and the ESP starts and ends, on 1 MiB boundaries.
+  const align = options.hybrid?.cylinderAlign ? CYLINDER_BLOCKS : 1;
+  const isoEnd = ceilDiv(next, align) * align;
+  next = isoEnd;
+  const esp = boot.esp ? next : undefined;
+  const espBlocks = boot.esp ? ceilDiv(ceilDiv(boot.esp.size, BLOCK), align) * align : 0;
+  next += espBlocks;
+  const totalSectors = hybrid ? ceilDiv(next * SECTORS_PER_BLOCK + GPT_BACKUP_SECTORS, SECTORS_PER_BLOCK) * SECTORS_PER_BLOCK : next * SECTORS_PER_BLOCK;
+  return { pvd, bootRecord, terminator, relativePvd, catalog, tree, relativeTree, files, isoEnd, esp, espBlocks, totalSectors };
+}
+
+/** Sector 0 and the GPTs: the ISO data as partition 1 (from the partition-relative copy on), the ESP as partition 2. */
+function systemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): { gpt: NonNullable<IsoPlan['gpt']>; head: Buffer; backup: Buffer } {
+  const partitions: GptPartition[] = [
+    {
+      number: 1,
+      type: BASIC_DATA_TYPE,
+      guid: seededGuid(hybrid.guidSeed, 'partition-1'),
+      firstSector: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK,
+      lastSector: map.isoEnd * SECTORS_PER_BLOCK - 1,
+      attributes: ATTR_REQUIRED | ATTR_READ_ONLY,
+      name: 'ISO9660',
+    },
+  ];
+  if (map.esp !== undefined) {
+    partitions.push({
+      number: 2,
+      type: ESP_TYPE,
+      guid: seededGuid(hybrid.guidSeed, 'partition-2'),
+      firstSector: map.esp * SECTORS_PER_BLOCK,
+      lastSector: (map.esp + map.espBlocks) * SECTORS_PER_BLOCK - 1,
+      attributes: 0n,
+      name: 'EFI',
+    });
+  }
+  const gpt = { diskGuid: seededGuid(hybrid.guidSeed, 'disk'), partitions };
+  const encoded = encodeGpt({ ...gpt, totalSectors: map.totalSectors, firstUsable: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK });
+  const mbr = encodeProtectiveMbr(map.totalSectors, hybrid.mbrBootCode, hybrid.grub2Mbr ? boot.biosFile!.block : undefined);
+  return { gpt, head: Buffer.concat([mbr, encoded.primary]), backup: encoded.backup };
+}
+
+function catalogEntries(boot: Boot, map: BlockMap): CatalogEntry[] {
+  const entries: CatalogEntry[] = [];
+  if (boot.biosFile) entries.push({ platform: PLATFORM_X86, sectorCount: boot.loadSectors, block: boot.biosFile.block });
+  if (boot.efiFile) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(boot.efiFile.size), block: boot.efiFile.block });
+  else if (boot.efiOnEsp) entries.push({ platform: PLATFORM_EFI, sectorCount: map.espBlocks * SECTORS_PER_BLOCK, block: map.esp! });
+  return entries;
+}
+
 export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Promise<IsoPlan> {
   const date = options.date ?? new Date(0);
   const fileDate = options.fileDate ?? date;
@@ -91,135 +207,55 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
   };
   const recDate = recordDate(fileDate);
   const layout = await layOutTree(tree, fileDate);
-  const hybrid = options.hybrid;
-  const shift = hybrid ? PARTITION_OFFSET_BLOCKS : 0;
+  const boot = await resolveBoot(layout, options);
+  const map = assignBlocks(layout, boot, options);
 
-  const bios = options.bios;
-  const loadSectors = bios?.loadSectors ?? DEFAULT_LOAD_SECTORS;
-  if (!Number.isInteger(loadSectors) || loadSectors < 1 || loadSectors > 0xffff) throw new Iso9660Error(`iso9660: load size ${loadSectors} is not 1..65535 sectors`);
-  const biosFile = bios ? bootFile(layout, bios.image, 'BIOS') : undefined;
-  if (biosFile && biosFile.size > MAX_BOOT_IMAGE) throw new Iso9660Error(`iso9660: the BIOS boot image ${bios!.image} is larger than ${MAX_BOOT_IMAGE} bytes`);
-  const efi = options.efi;
-  const efiFile = efi && 'image' in efi ? bootFile(layout, efi.image, 'EFI') : undefined;
-  const espSource = hybrid?.esp;
-  if (efi && 'appendedPartition' in efi && !espSource) throw new Iso9660Error('iso9660: an EFI entry on the appended partition needs hybrid.esp');
-  if (hybrid?.grub2Mbr && !biosFile) throw new Iso9660Error('iso9660: the GRUB MBR patch needs a BIOS boot image');
-  const espSize = espSource ? await sourceSize(espSource, 'the ESP image') : 0;
-  if (espSource && espSize === 0) throw new Iso9660Error('iso9660: the ESP image is empty');
-  const elTorito = biosFile !== undefined || efi !== undefined;
-
-  // Descriptors, catalog and the tree copies.
-  let next = FIRST_DESCRIPTOR;
-  const pvdBlock = next++;
-  const bootRecordBlock = elTorito ? next++ : undefined;
-  const terminatorBlock = next++;
-  const relativePvdBlock = hybrid ? shift + FIRST_DESCRIPTOR : undefined;
-  if (relativePvdBlock !== undefined) next = relativePvdBlock + 2;
-  const catalogBlock = elTorito ? next++ : undefined;
-  const treeStart = next;
-  next += layout.blocks;
-  const relativeTreeStart = hybrid ? next : undefined;
-  if (hybrid) next += layout.blocks;
-
-  // File data: boot images first (as mkisofs does), then path-table order.
-  const boots = [biosFile, efiFile].filter((f): f is FilePlan => f !== undefined);
-  const ordered = [...new Set([...boots, ...layout.files])];
-  for (const file of ordered) {
-    if (file.size === 0) continue;
-    file.block = next;
-    next += ceilDiv(file.size, BLOCK);
-  }
-  // With cylinder alignment the ISO partition ends, and the ESP starts and ends, on 1 MiB boundaries.
-  const align = hybrid?.cylinderAlign ? CYLINDER_BLOCKS : 1;
-  const isoEndBlock = ceilDiv(next, align) * align;
-  next = isoEndBlock;
-  const espBlock = espSource ? next : undefined;
-  const espBlocks = ceilDiv(ceilDiv(espSize, BLOCK), align) * align;
-  const espSectors = espBlocks * SECTORS_PER_BLOCK;
-  next += espBlocks;
-  const totalSectors = hybrid ? ceilDiv(next * SECTORS_PER_BLOCK + GPT_BACKUP_SECTORS, SECTORS_PER_BLOCK) * SECTORS_PER_BLOCK : next * SECTORS_PER_BLOCK;
-  const volumeBlocks = totalSectors / SECTORS_PER_BLOCK;
-
+  const { biosFile } = boot;
   if (biosFile) {
+    const bios = options.bios!;
     const image = await sourceBytes(biosFile.source);
-    if (image.length !== biosFile.size) throw new Iso9660Error(`iso9660: the BIOS boot image ${bios!.image} changed size while the image was planned`);
-    if (bios!.grub2BootInfo) patchGrub2BootInfo(image, biosFile.block);
-    if (bios!.bootInfoTable ?? true) patchBootInfoTable(image, pvdBlock, biosFile.block);
+    if (image.length !== biosFile.size) throw new Iso9660Error(`iso9660: the BIOS boot image ${bios.image} changed size while the image was planned`);
+    if (bios.grub2BootInfo) patchGrub2BootInfo(image, biosFile.block);
+    if (bios.bootInfoTable ?? true) patchBootInfoTable(image, map.pvd, biosFile.block);
     biosFile.data = image;
   }
 
   const regions: Region[] = [];
   const bytes = (block: number, data: Buffer): void => void regions.push({ at: block * BLOCK, kind: 'bytes', data });
+  const area = options.hybrid ? systemArea(options.hybrid, map, boot) : undefined;
+  if (area) regions.push({ at: 0, kind: 'bytes', data: area.head });
 
-  let gpt: IsoPlan['gpt'];
-  let encodedGpt: EncodedGpt | undefined;
-  if (hybrid) {
-    const partitions: GptPartition[] = [
-      {
-        number: 1,
-        type: BASIC_DATA_TYPE,
-        guid: seededGuid(hybrid.guidSeed, 'partition-1'),
-        firstSector: shift * SECTORS_PER_BLOCK,
-        lastSector: isoEndBlock * SECTORS_PER_BLOCK - 1,
-        attributes: ATTR_REQUIRED | ATTR_READ_ONLY,
-        name: 'ISO9660',
-      },
-    ];
-    if (espBlock !== undefined) {
-      partitions.push({
-        number: 2,
-        type: ESP_TYPE,
-        guid: seededGuid(hybrid.guidSeed, 'partition-2'),
-        firstSector: espBlock * SECTORS_PER_BLOCK,
-        lastSector: espBlock * SECTORS_PER_BLOCK + espSectors - 1,
-        attributes: 0n,
-        name: 'EFI',
-      });
-    }
-    gpt = { diskGuid: seededGuid(hybrid.guidSeed, 'disk'), partitions };
-    encodedGpt = encodeGpt({ ...gpt, totalSectors, firstUsable: shift * SECTORS_PER_BLOCK });
-    const mbr = encodeProtectiveMbr(totalSectors, hybrid.mbrBootCode, hybrid.grub2Mbr ? biosFile!.block : undefined);
-    regions.push({ at: 0, kind: 'bytes', data: Buffer.concat([mbr, encodedGpt.primary]) });
-  }
-
-  const descriptor = (start: number, treeShift: number, blocks: number): Buffer =>
+  const descriptor = (start: number, shift: number, blocks: number): Buffer =>
     primaryDescriptor({
       identity,
       volumeBlocks: blocks,
       pathTableSize: layout.pathTableSize,
-      lPathTable: start + layout.pathTableOffset - treeShift,
-      mPathTable: start + layout.pathTableOffset + layout.pathTableBlocks - treeShift,
-      rootRecord: rootRecord(start - treeShift, layout.dirs[0]!.blocks * BLOCK, recDate),
+      lPathTable: start + layout.pathTableOffset - shift,
+      mPathTable: start + layout.pathTableOffset + layout.pathTableBlocks - shift,
+      rootRecord: rootRecord(start - shift, layout.dirs[0]!.blocks * BLOCK, recDate),
     });
-  bytes(pvdBlock, descriptor(treeStart, 0, volumeBlocks));
-  if (bootRecordBlock !== undefined) bytes(bootRecordBlock, bootRecordDescriptor(catalogBlock!));
-  bytes(terminatorBlock, terminatorDescriptor());
-  if (relativePvdBlock !== undefined) {
-    bytes(relativePvdBlock, descriptor(relativeTreeStart!, shift, isoEndBlock - shift));
-    bytes(relativePvdBlock + 1, terminatorDescriptor());
+  // The whole image's volume runs to its end, so El Torito's view of the appended ESP lies inside it.
+  bytes(map.pvd, descriptor(map.tree, 0, map.totalSectors / SECTORS_PER_BLOCK));
+  if (map.bootRecord !== undefined) bytes(map.bootRecord, bootRecordDescriptor(map.catalog!));
+  bytes(map.terminator, terminatorDescriptor());
+  if (map.relativePvd !== undefined) {
+    bytes(map.relativePvd, descriptor(map.relativeTree!, PARTITION_OFFSET_BLOCKS, map.isoEnd - PARTITION_OFFSET_BLOCKS));
+    bytes(map.relativePvd + 1, terminatorDescriptor());
   }
-  if (catalogBlock !== undefined) {
-    const entries: CatalogEntry[] = [];
-    if (biosFile) entries.push({ platform: PLATFORM_X86, sectorCount: loadSectors, block: biosFile.block });
-    if (efiFile) entries.push({ platform: PLATFORM_EFI, sectorCount: paddedSectors(efiFile.size), block: efiFile.block });
-    else if (espBlock !== undefined && efi) entries.push({ platform: PLATFORM_EFI, sectorCount: espSectors, block: espBlock });
-    bytes(catalogBlock, encodeCatalog(entries));
-  }
-  bytes(treeStart, encodeTree(layout, treeStart, 0, recDate));
-  if (relativeTreeStart !== undefined) bytes(relativeTreeStart, encodeTree(layout, relativeTreeStart, shift, recDate));
-  for (const file of ordered) {
-    if (file.size > 0) regions.push({ at: file.block * BLOCK, kind: 'file', file });
-  }
-  if (espSource && espBlock !== undefined) regions.push({ at: espBlock * BLOCK, kind: 'esp', source: espSource, size: espSize });
-  if (encodedGpt) regions.push({ at: (totalSectors - GPT_BACKUP_SECTORS) * SECTOR, kind: 'bytes', data: encodedGpt.backup });
+  if (map.catalog !== undefined) bytes(map.catalog, encodeCatalog(catalogEntries(boot, map)));
+  bytes(map.tree, encodeTree(layout, map.tree, 0, recDate));
+  if (map.relativeTree !== undefined) bytes(map.relativeTree, encodeTree(layout, map.relativeTree, PARTITION_OFFSET_BLOCKS, recDate));
+  for (const file of map.files) regions.push({ at: file.block * BLOCK, kind: 'file', file });
+  if (boot.esp && map.esp !== undefined) regions.push({ at: map.esp * BLOCK, kind: 'esp', source: boot.esp.source, size: boot.esp.size });
+  if (area) regions.push({ at: (map.totalSectors - GPT_BACKUP_SECTORS) * SECTOR, kind: 'bytes', data: area.backup });
 
   return {
-    size: totalSectors * SECTOR,
+    size: map.totalSectors * SECTOR,
     regions,
-    volumeBlocks,
-    isoEndBlock,
-    ...(catalogBlock !== undefined ? { catalogBlock } : {}),
-    ...(espBlock !== undefined ? { esp: { block: espBlock, size: espSize, blocks: espBlocks } } : {}),
-    ...(gpt ? { gpt } : {}),
+    volumeBlocks: map.totalSectors / SECTORS_PER_BLOCK,
+    isoEndBlock: map.isoEnd,
+    ...(map.catalog !== undefined ? { catalogBlock: map.catalog } : {}),
+    ...(boot.esp && map.esp !== undefined ? { esp: { block: map.esp, size: boot.esp.size, blocks: map.espBlocks } } : {}),
+    ...(area ? { gpt: area.gpt } : {}),
   };
 }
