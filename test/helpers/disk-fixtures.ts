@@ -56,20 +56,20 @@ export interface SampleDisk {
 }
 
 /**
- * 256 MiB (by default) with EFI 64 MiB, BIOS 1 MiB (legacy BIOS bootable),
- * BOOT 100 MiB and META 1 MiB; EFI holds bytes at an unaligned offset, BOOT a
+ * 64 MiB (by default) with EFI 16 MiB, BIOS 1 MiB (legacy BIOS bootable),
+ * BOOT 24 MiB and META 1 MiB; EFI holds bytes at an unaligned offset, BOOT a
  * file range and a stream, META the ADV of SAMPLE_META.
  */
 export function sampleDisk(dir: string, options: { sectorSize?: number; size?: number } = {}): SampleDisk {
-  const size = options.size ?? 256 * MiB;
+  const size = options.size ?? 64 * MiB;
   const layout = planGpt({
     size,
     sectorSize: options.sectorSize ?? 512,
     diskGuid: guidFromLabel('talos-image-disk'),
     partitions: [
-      { name: 'EFI', type: GPT_TYPE.efiSystem, size: 64 * MiB },
+      { name: 'EFI', type: GPT_TYPE.efiSystem, size: 16 * MiB },
       { name: 'BIOS', type: GPT_TYPE.biosBoot, size: MiB, attributes: GPT_ATTR.legacyBiosBootable },
-      { name: 'BOOT', type: GPT_TYPE.linuxFilesystem, size: 100 * MiB },
+      { name: 'BOOT', type: GPT_TYPE.linuxFilesystem, size: 24 * MiB },
       { name: 'META', type: GPT_TYPE.linuxFilesystem, size: MiB },
     ],
   });
