@@ -233,3 +233,25 @@ export function sha256sums(dir: string, names: string[]): Map<string, string> {
     return [name!, hash!];
   }));
 }
+
+// ---- open-vmdk -------------------------------------------------------------------
+
+/**
+ * VMware's own reader, open-vmdk's vmdk-convert (what Talos makes its OVA
+ * disks with). Not packaged in Debian: build it from github.com/vmware/open-vmdk
+ * (`make -C vmdk`, needs zlib1g-dev) and put it on PATH or in $VMDK_CONVERT.
+ */
+export function vmdkConvertTool(): string | undefined {
+  const tool = process.env.VMDK_CONVERT ?? 'vmdk-convert';
+  return spawnSync(tool, ['-h'], { stdio: 'ignore' }).error === undefined ? tool : undefined;
+}
+
+/** `vmdk-convert -i`: capacity and bytes in use, as open-vmdk reads the file. */
+export function vmdkConvertInfo(tool: string, path: string): { capacity: number; used: number } {
+  return JSON.parse(ok(tool, ['-i', path])) as { capacity: number; used: number };
+}
+
+/** `vmdk-convert in.vmdk out.raw`: open-vmdk's reading of the disk, as a raw file. */
+export function vmdkConvertToRaw(tool: string, vmdk: string, raw: string): void {
+  ok(tool, [vmdk, raw]);
+}

@@ -23,7 +23,20 @@ import { metaPartitionExtents, readTalosMetaStrings } from '../../src/formats/ta
 import { encodeVhdFooter, parseVhdFooter, planVhd, vhdFixedStream, vhdGeometry } from '../../src/formats/vhd.js';
 import { vmdkDescriptor, vmdkStream } from '../../src/formats/vmdk.js';
 import { MiB, SAMPLE_META, pseudoRandom, pseudoRandomStream, sampleDisk, tempDir, toFile, withPeakRss } from '../helpers/disk-fixtures.js';
-import { diskToolsSkipReason, qemuImgCheck, qemuImgCompare, qemuImgConvert, qemuImgInfo, run, sha256sums, tarExtract, tarList } from '../helpers/disk-oracle.js';
+import {
+  diskToolsSkipReason,
+  qemuImgCheck,
+  qemuImgCompare,
+  qemuImgConvert,
+  qemuImgInfo,
+  run,
+  sha256sums,
+  tarExtract,
+  tarList,
+  vmdkConvertInfo,
+  vmdkConvertToRaw,
+  vmdkConvertTool,
+} from '../helpers/disk-oracle.js';
 
 const GiB = 1024 * MiB;
 const skipQemu = diskToolsSkipReason(['qemu-img']);
@@ -367,6 +380,15 @@ describe.skipIf(skipQemu)('stream-optimized vmdk', () => {
     writeFileSync(zerosPath, bytes);
     expectClean(qemuImgCheck(zerosPath, 'vmdk'));
     expect(run('qemu-img', ['compare', '-f', 'vmdk', zerosPath, '-F', 'raw', raw]).status).toBe(1);
+  });
+
+  it("reads back byte for byte in VMware's open-vmdk (vmdk-convert, when built locally)", async (ctx) => {
+    const tool = vmdkConvertTool();
+    if (!tool) return ctx.skip();
+    expect(vmdkConvertInfo(tool, path).capacity).toBe(sample.size);
+    const back = join(tmp.path, 'vmdk-convert-back.raw');
+    vmdkConvertToRaw(tool, path, back);
+    expect(await sha256File(back)).toBe(await sha256File(raw));
   });
 
   it('writes the descriptor fields vmdk-convert writes', () => {
