@@ -11,14 +11,14 @@ import { type CatalogEntry, descriptionsYaml, imageDigests, overlaysYaml } from 
 import { codeHash as computeCodeHash } from './code-hash.js';
 import { DebCache } from './debs.js';
 import { type ExtensionSource, buildExtensionTree, extensionTag, loadExtensionSources } from './extensions.js';
-import { extensionPlan, filesPlan, imagerPlan, installerPlan } from './images.js';
-import { type DebianInputs, fetchDebianInputs } from './inputs.js';
+import { type PerArch, everyArch, extensionPlan, filesPlan, imagerPlan, installerPlan } from './images.js';
+import { ARCHES, type Arch, type ArchInputs, type DebianInputs, fetchDebianInputs } from './inputs.js';
 import { findModule, withDependencies } from './kernel.js';
 import { OVERLAY, stageFiles, stageGrub, stageImagerInstall, stageInstallerArtifacts, stageInstallerBase, stageOverlay } from './layers.js';
 import { withBuildLock } from './lock.js';
 import { pruneLayout } from './prune.js';
 import { LayoutPublisher, type PublishedImage } from './publish.js';
-import { type DevReleaseInfo, type ExtensionInfo, type ImageInfo, type OverlayInfo, writeReleaseInfo } from './release-info.js';
+import { type ArchRelease, type DevReleaseInfo, type ExtensionInfo, type ImageInfo, type OverlayInfo, writeReleaseInfo } from './release-info.js';
 import { ROOTFS_MODULES } from './rootfs.js';
 import { DEVRELEASE_DIR } from './scripts.js';
 import { Steps, keyOf } from './steps.js';
@@ -58,7 +58,7 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
   const codeHash = await computeCodeHash();
   log('resolving and fetching Debian packages');
   const inputs = await fetchDebianInputs(new DebCache(join(out, 'debs')));
-  log(`kernel ${inputs.kernel.release} (${inputs.kernel.deb.id})`);
+  for (const arch of ARCHES) log(`kernel ${inputs.arch[arch].kernel.release} (${inputs.arch[arch].kernel.deb.id})`);
   const sources = await loadExtensionSources(options.extensionsDir ?? DEFAULT_EXTENSIONS_DIR);
   const ctx: Context = {
     out,
@@ -70,8 +70,9 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
     log,
   };
 
-  const grub = await ctx.steps.run('imager-grub', keyOf({ codeHash, pc: inputs.grubPc.deb.id, efi: inputs.grubEfi.deb.id }), (dir) =>
-    stageGrub(dir, inputs.grubPc, inputs.grubEfi),
+  const grubEfi = ARCHES.map((arch) => inputs.arch[arch]);
+  const grub = await ctx.steps.run('imager-grub', keyOf({ codeHash, pc: inputs.grubPc.deb.id, efi: grubEfi.map((e) => e.grubEfi.deb.id) }), (dir) =>
+    stageGrub(dir, inputs.grubPc, grubEfi),
   );
   const overlay = await publishOverlay(ctx);
 
@@ -79,27 +80,38 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
     codeHash,
     outDir: out,
     layoutDir: ctx.publisher.layoutRoot,
+    grubDir: join(grub, 'usr', 'lib', 'grub'),
     versions: releases.map((r) => r.tag),
-    kernel: { release: inputs.kernel.release, package: inputs.kernel.deb.id },
+    kernel: { release: inputs.arch.amd64.kernel.release, package: inputs.arch.amd64.kernel.deb.id },
     boot: {},
+    arches: everyArchRelease(inputs),
     extensions: {},
     overlays: {},
     images: ctx.images,
   };
   for (const release of releases) {
     log(`${release.tag}: boot files, imager, installer, extensions, catalogs`);
-    const boot = await buildVersionBoot(ctx, release);
-    info.boot[release.tag] = {
-      kernel: inputs.kernel.vmlinuz,
-      initramfs: join(boot, BOOT_FILES.initramfs),
-      rootfsSqsh: join(boot, BOOT_FILES.rootfs),
-      compression: release.zstd ? 'zstd' : 'xz',
-      modulesPath: release.modulesPath,
-      firmwarePath: release.firmwarePath,
-    };
-    await publishImager(ctx, release, boot, grub);
+    const boot = {} as PerArch<string>;
+    for (const arch of ARCHES) boot[arch] = await buildVersionBoot(ctx, release, inputs.arch[arch]);
+    const install = await publishImager(ctx, release, boot, grub);
+    for (const arch of ARCHES) {
+      const installDir = join(install[arch], 'usr', 'install', arch);
+      info.arches[arch].boot[release.tag] = {
+        kernel: inputs.arch[arch].kernel.vmlinuz,
+        initramfs: join(boot[arch], BOOT_FILES.initramfs),
+        rootfsSqsh: join(boot[arch], BOOT_FILES.rootfs),
+        compression: release.zstd ? 'zstd' : 'xz',
+        modulesPath: release.modulesPath,
+        firmwarePath: release.firmwarePath,
+        systemdBoot: join(installDir, 'systemd-boot.efi'),
+        systemdStub: join(installDir, 'systemd-stub.efi'),
+      };
+    }
+    info.boot[release.tag] = info.arches.amd64.boot[release.tag]!;
     await publishInstaller(ctx, release, boot);
-    info.extensions[release.tag] = await publishExtensions(ctx, release, sources);
+    const extensions = await publishExtensions(ctx, release, sources);
+    info.extensions[release.tag] = extensions.map(({ trees, ...e }) => ({ ...e, tree: trees.amd64 }));
+    for (const arch of ARCHES) info.arches[arch].extensionTrees[release.tag] = extensions.map((e) => ({ name: e.name, tree: e.trees[arch] }));
     info.overlays[release.tag] = [overlay];
     await publishCatalogs(ctx, release, info.extensions[release.tag]!, [overlay]);
   }
@@ -119,59 +131,93 @@ async function record(ctx: Context, published: Promise<PublishedImage & { writte
   return image;
 }
 
-function buildVersionBoot(ctx: Context, release: TalosRelease): Promise<string> {
-  const { kernel, busybox } = ctx.inputs;
-  const key = keyOf({ codeHash: ctx.codeHash, release, kernel: kernel.deb.id, busybox: busybox.deb.id });
-  return ctx.steps.run(`boot-${release.tag}`, key, (dir) => buildBootFiles(dir, release, kernel, busybox.root));
-}
-
-async function publishImager(ctx: Context, release: TalosRelease, boot: string, grub: string): Promise<void> {
-  const { kernel, systemdBoot } = ctx.inputs;
-  const key = keyOf({ codeHash: ctx.codeHash, boot, kernel: kernel.deb.id, systemdBoot: systemdBoot.deb.id });
-  const install = await ctx.steps.run(`imager-install-${release.tag}`, key, (dir) =>
-    stageImagerInstall(dir, { vmlinuz: kernel.vmlinuz, initramfs: join(boot, BOOT_FILES.initramfs) }, systemdBoot),
-  );
-  await record(ctx, ctx.publisher.publish(imagerPlan(release, grub, install, ctx.codeHash)));
-}
-
-async function publishInstaller(ctx: Context, release: TalosRelease, boot: string): Promise<void> {
-  const { kernel, busybox } = ctx.inputs;
-  const base = await ctx.steps.run(`installer-base-${release.tag}`, keyOf({ codeHash: ctx.codeHash, release, busybox: busybox.deb.id }), (dir) =>
-    stageInstallerBase(dir, busybox, release),
-  );
-  let artifacts: string | undefined;
-  if (release.installerRepository === 'siderolabs/installer') {
-    // Before the unified installer, the installer image carried the kernel and initramfs too.
-    const key = keyOf({ codeHash: ctx.codeHash, boot, kernel: kernel.deb.id });
-    artifacts = await ctx.steps.run(`installer-artifacts-${release.tag}`, key, (dir) =>
-      stageInstallerArtifacts(dir, { vmlinuz: kernel.vmlinuz, initramfs: join(boot, BOOT_FILES.initramfs) }),
-    );
+function everyArchRelease(inputs: DebianInputs): Record<Arch, ArchRelease> {
+  const out = {} as Record<Arch, ArchRelease>;
+  for (const arch of ARCHES) {
+    const { kernel } = inputs.arch[arch];
+    out[arch] = { kernel: { release: kernel.release, package: kernel.deb.id }, boot: {}, extensionTrees: {} };
   }
-  await record(ctx, ctx.publisher.publish(installerPlan(release, base, artifacts, ctx.codeHash)));
+  return out;
 }
 
-async function publishExtensions(ctx: Context, release: TalosRelease, sources: ExtensionSource[]): Promise<ExtensionInfo[]> {
-  const { kernel } = ctx.inputs;
-  const baseModules = new Set(
-    withDependencies(
-      kernel,
-      ROOTFS_MODULES.map((m) => findModule(kernel, m)),
-    ),
-  );
-  const out: ExtensionInfo[] = [];
-  for (const source of sources) {
-    const key = keyOf({
-      codeHash: ctx.codeHash,
-      source: source.hash,
-      release,
-      kernel: source.kernelModules.length > 0 ? kernel.deb.id : null,
-      baseModules: source.kernelModules.length > 0 ? [...baseModules] : null,
-    });
-    const tree = await ctx.steps.run(`extension-${source.name}-${release.tag}`, key, (dir) =>
-      buildExtensionTree(dir, { source, release, kernel, baseModules }),
+function buildVersionBoot(ctx: Context, release: TalosRelease, inputs: ArchInputs): Promise<string> {
+  const { kernel, busybox } = inputs;
+  const applets = ctx.inputs.busyboxApplets;
+  const key = keyOf({ codeHash: ctx.codeHash, release, kernel: kernel.deb.id, busybox: busybox.deb.id, applets });
+  return ctx.steps.run(`boot-${release.tag}-${inputs.arch}`, key, (dir) => buildBootFiles(dir, release, kernel, busybox.root, applets));
+}
+
+function bootArtifacts(inputs: ArchInputs, boot: string): { vmlinuz: string; initramfs: string } {
+  return { vmlinuz: inputs.kernel.vmlinuz, initramfs: join(boot, BOOT_FILES.initramfs) };
+}
+
+/** Publishes the imager image; returns each architecture's staged tree (usr/install/<arch>/ under it). */
+async function publishImager(ctx: Context, release: TalosRelease, boot: PerArch<string>, grub: string): Promise<PerArch<string>> {
+  const install = {} as PerArch<string>;
+  for (const arch of ARCHES) {
+    const inputs = ctx.inputs.arch[arch];
+    const key = keyOf({ codeHash: ctx.codeHash, boot: boot[arch], kernel: inputs.kernel.deb.id, systemdBoot: inputs.systemdBoot.deb.id });
+    install[arch] = await ctx.steps.run(`imager-install-${release.tag}-${arch}`, key, (dir) => stageImagerInstall(dir, inputs, bootArtifacts(inputs, boot[arch])));
+  }
+  await record(ctx, ctx.publisher.publish(imagerPlan(release, grub, install, ctx.codeHash)));
+  return install;
+}
+
+async function publishInstaller(ctx: Context, release: TalosRelease, boot: PerArch<string>): Promise<void> {
+  const base = {} as PerArch<string>;
+  const artifacts = {} as PerArch<string>;
+  const applets = ctx.inputs.busyboxApplets;
+  for (const arch of ARCHES) {
+    const inputs = ctx.inputs.arch[arch];
+    const { kernel, busybox } = inputs;
+    base[arch] = await ctx.steps.run(`installer-base-${release.tag}-${arch}`, keyOf({ codeHash: ctx.codeHash, release, busybox: busybox.deb.id, applets }), (dir) =>
+      stageInstallerBase(dir, busybox, applets, release),
     );
+    if (release.installerRepository === 'siderolabs/installer') {
+      // Before the unified installer, the installer image carried the kernel and initramfs too.
+      const key = keyOf({ codeHash: ctx.codeHash, boot: boot[arch], kernel: kernel.deb.id });
+      artifacts[arch] = await ctx.steps.run(`installer-artifacts-${release.tag}-${arch}`, key, (dir) =>
+        stageInstallerArtifacts(dir, arch, bootArtifacts(inputs, boot[arch])),
+      );
+    }
+  }
+  const hasArtifacts = release.installerRepository === 'siderolabs/installer';
+  await record(ctx, ctx.publisher.publish(installerPlan(release, base, hasArtifacts ? artifacts : undefined, ctx.codeHash)));
+}
+
+/**
+ * The sample extensions, one image index each. An extension with kernel
+ * modules has a tree per architecture (modules of that architecture's
+ * kernel); the others have one tree for both.
+ */
+async function publishExtensions(ctx: Context, release: TalosRelease, sources: ExtensionSource[]): Promise<Array<Omit<ExtensionInfo, 'tree'> & { trees: PerArch<string> }>> {
+  const out: Array<Omit<ExtensionInfo, 'tree'> & { trees: PerArch<string> }> = [];
+  for (const source of sources) {
+    let trees: PerArch<string>;
+    if (source.kernelModules.length === 0) {
+      const key = keyOf({ codeHash: ctx.codeHash, source: source.hash, release });
+      const kernel = ctx.inputs.arch.amd64.kernel; // not read: the source names no modules
+      trees = everyArch(
+        await ctx.steps.run(`extension-${source.name}-${release.tag}`, key, (dir) => buildExtensionTree(dir, { source, release, kernel, baseModules: new Set() })),
+      );
+    } else {
+      trees = {} as PerArch<string>;
+      for (const arch of ARCHES) {
+        const { kernel } = ctx.inputs.arch[arch];
+        const baseModules = new Set(
+          withDependencies(
+            kernel,
+            ROOTFS_MODULES.map((m) => findModule(kernel, m)),
+          ),
+        );
+        const key = keyOf({ codeHash: ctx.codeHash, source: source.hash, release, kernel: kernel.deb.id, baseModules: [...baseModules] });
+        trees[arch] = await ctx.steps.run(`extension-${source.name}-${release.tag}-${arch}`, key, (dir) =>
+          buildExtensionTree(dir, { source, release, kernel, baseModules }),
+        );
+      }
+    }
     const tag = extensionTag(source, release);
-    const image = await record(ctx, ctx.publisher.publish(extensionPlan(source.name, tag, tree, ctx.codeHash)));
+    const image = await record(ctx, ctx.publisher.publish(extensionPlan(source.name, tag, trees, ctx.codeHash)));
     out.push({
       name: source.name,
       version: source.version,
@@ -180,7 +226,7 @@ async function publishExtensions(ctx: Context, release: TalosRelease, sources: E
       repository: image.repository,
       tag,
       digest: image.digest,
-      tree,
+      trees,
     });
   }
   return out;

@@ -1,19 +1,26 @@
-// The release's kernel: Debian's cloud kernel, whatever version
-// linux-image-cloud-amd64 points at today. Its package ships no modules.dep
+// The release's kernel: Debian's cloud kernel of each architecture, whatever
+// version linux-image-cloud-<arch> points at today (amd64: a bzImage; arm64:
+// an uncompressed `Image`, which is also a PE/EFI executable: systemd-stub
+// starts it as it starts Talos' EFI-zboot vmlinuz). Its package ships no modules.dep
 // (the host's depmod makes it at install time), so depmod is run once over
 // the unpacked copy to learn the modules' dependencies.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Deb, type DebCache, type PackageRecord, candidates, metapackageTarget } from './debs.js';
+import type { Deb, DebCache, PackageRecord } from './debs.js';
 import { run } from './exec.js';
 import { exists } from './steps.js';
 
-export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
+/** `linux-image-cloud-amd64`, `linux-image-cloud-arm64`. */
+export function kernelMetapackage(arch: string): string {
+  return `linux-image-cloud-${arch}`;
+}
 
 export interface Kernel {
   /** `uname -r`, e.g. `6.1.0-56-cloud-amd64`. */
   release: string;
+  /** Debian's architecture name (amd64, arm64). */
+  arch: string;
   deb: Deb;
   vmlinuz: string;
   /** `lib/modules/<release>` of the unpacked package. */
@@ -22,17 +29,17 @@ export interface Kernel {
   dependencies: Map<string, string[]>;
 }
 
-/** `metapackage` is the candidate record of linux-image-cloud-amd64. */
-export async function loadKernel(debs: DebCache, metapackage: PackageRecord): Promise<Kernel> {
-  const packageName = metapackageTarget(metapackage, 'linux-image-');
-  const release = packageName.slice('linux-image-'.length);
-  const deb = await debs.fetch((await candidates([packageName])).get(packageName)!);
+/** The package (its candidate record) that linux-image-cloud-<arch> points at. */
+export async function loadKernel(debs: DebCache, record: PackageRecord, arch: string): Promise<Kernel> {
+  const release = record.name.slice('linux-image-'.length);
+  const deb = await debs.fetch(record);
   const root = await debs.unpack(deb);
   const modulesDir = join(root, 'lib', 'modules', release);
   const vmlinuz = join(root, 'boot', `vmlinuz-${release}`);
   if (!(await exists(vmlinuz))) throw new Error(`${deb.id} has no boot/vmlinuz-${release}`);
+  // The host's depmod reads modules of any architecture.
   if (!(await exists(join(modulesDir, 'modules.dep')))) await run('depmod', ['-b', root, release]);
-  return { release, deb, vmlinuz, modulesDir, dependencies: parseModulesDep(await readFile(join(modulesDir, 'modules.dep'), 'utf8')) };
+  return { release, arch, deb, vmlinuz, modulesDir, dependencies: parseModulesDep(await readFile(join(modulesDir, 'modules.dep'), 'utf8')) };
 }
 
 export function parseModulesDep(text: string): Map<string, string[]> {

@@ -4,19 +4,21 @@
 import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { installBusybox } from './busybox.js';
-import { SYSTEMD_EFI_DIR, type Unpacked } from './inputs.js';
+import type { Arch, ArchInputs, Unpacked } from './inputs.js';
 import { SCRIPTS, renderScript } from './scripts.js';
 import type { TalosRelease } from './talos.js';
 import { copyInto, normalizeTree } from './tree.js';
 
-export const ARCH = 'amd64';
+/** The overlay's artifacts are for this architecture (its content is the same on every platform). */
+const OVERLAY_ARCH: Arch = 'amd64';
 
-/** The imager's GRUB modules: usr/lib/grub/{i386-pc,x86_64-efi}/ (the same for every version). */
-export async function stageGrub(dir: string, grubPc: Unpacked, grubEfi: Unpacked): Promise<void> {
-  for (const [pkg, platform] of [
-    [grubPc, 'i386-pc'],
-    [grubEfi, 'x86_64-efi'],
-  ] as const) {
+/**
+ * The imager's GRUB modules: usr/lib/grub/{i386-pc,x86_64-efi,arm64-efi}/ (the
+ * same for every version; the imager of either architecture builds for both).
+ */
+export async function stageGrub(dir: string, grubPc: Unpacked, efi: ReadonlyArray<Pick<ArchInputs, 'grubEfi' | 'grubEfiPlatform'>>): Promise<void> {
+  const modules: Array<readonly [Unpacked, string]> = [[grubPc, 'i386-pc'], ...efi.map((e) => [e.grubEfi, e.grubEfiPlatform] as const)];
+  for (const [pkg, platform] of modules) {
     await copyInto(join(pkg.root, 'usr', 'lib', 'grub', platform), join(dir, 'usr', 'lib', 'grub', platform));
   }
   await normalizeTree(dir);
@@ -27,14 +29,14 @@ export interface BootArtifacts {
   initramfs: string;
 }
 
-/** The imager's usr/install/amd64/: kernel, initramfs, systemd-boot and systemd-stub. */
-export async function stageImagerInstall(dir: string, boot: BootArtifacts, systemdBoot: Unpacked): Promise<void> {
-  const install = join(dir, 'usr', 'install', ARCH);
+/** The imager's usr/install/<arch>/: kernel, initramfs, systemd-boot and systemd-stub of that architecture. */
+export async function stageImagerInstall(dir: string, inputs: Pick<ArchInputs, 'arch' | 'systemdBootEfi' | 'systemdStubEfi'>, boot: BootArtifacts): Promise<void> {
+  const install = join(dir, 'usr', 'install', inputs.arch);
   await mkdir(install, { recursive: true });
   await copyFile(boot.vmlinuz, join(install, 'vmlinuz'));
   await copyFile(boot.initramfs, join(install, 'initramfs.xz'));
-  await copyFile(join(systemdBoot.root, SYSTEMD_EFI_DIR, 'systemd-bootx64.efi'), join(install, 'systemd-boot.efi'));
-  await copyFile(join(systemdBoot.root, SYSTEMD_EFI_DIR, 'linuxx64.efi.stub'), join(install, 'systemd-stub.efi'));
+  await copyFile(inputs.systemdBootEfi, join(install, 'systemd-boot.efi'));
+  await copyFile(inputs.systemdStubEfi, join(install, 'systemd-stub.efi'));
   await normalizeTree(dir);
 }
 
@@ -43,18 +45,18 @@ export async function stageImagerInstall(dir: string, boot: BootArtifacts, syste
  * says what it would do), /usr/bin/imager linked to it as in the real image,
  * and /bin → usr/bin so `/bin/installer` (what machined runs) works too.
  */
-export async function stageInstallerBase(dir: string, busybox: Unpacked, release: TalosRelease): Promise<void> {
+export async function stageInstallerBase(dir: string, busybox: Unpacked, applets: readonly string[], release: TalosRelease): Promise<void> {
   const bin = join(dir, 'usr', 'bin');
-  await installBusybox(busybox.root, bin, ['installer', 'imager']);
+  await installBusybox(busybox.root, bin, applets, ['installer', 'imager']);
   await writeFile(join(bin, 'installer'), await renderScript(SCRIPTS.installer, release), { mode: 0o755 });
   await symlink('installer', join(bin, 'imager'));
   await symlink('usr/bin', join(dir, 'bin'));
   await normalizeTree(dir);
 }
 
-/** The pre-1.10 installer's second layer: usr/install/amd64/{vmlinuz,initramfs.xz}. */
-export async function stageInstallerArtifacts(dir: string, boot: BootArtifacts): Promise<void> {
-  const install = join(dir, 'usr', 'install', ARCH);
+/** The pre-1.10 installer's second layer: usr/install/<arch>/{vmlinuz,initramfs.xz}. */
+export async function stageInstallerArtifacts(dir: string, arch: Arch, boot: BootArtifacts): Promise<void> {
+  const install = join(dir, 'usr', 'install', arch);
   await mkdir(install, { recursive: true });
   await copyFile(boot.vmlinuz, join(install, 'vmlinuz'));
   await copyFile(boot.initramfs, join(install, 'initramfs.xz'));
@@ -84,7 +86,7 @@ export async function stageOverlay(dir: string): Promise<void> {
   await mkdir(join(dir, 'installers'));
   await copyFile(SCRIPTS.overlayInstaller, join(dir, 'installers', name));
   await chmod(join(dir, 'installers', name), 0o755);
-  const artifacts = join(dir, 'artifacts', ARCH, name);
+  const artifacts = join(dir, 'artifacts', OVERLAY_ARCH, name);
   await mkdir(artifacts, { recursive: true });
   await writeFile(
     join(artifacts, 'board.conf'),

@@ -27,7 +27,7 @@ try {
     await pushDevRelease(info, options.push, log);
   }
   console.log(
-    `development release ${info.versions.join(', ')} (kernel ${info.kernel.release}): ${info.images.length} images in ${info.layoutDir}` +
+    `development release ${info.versions.join(', ')} (kernels ${Object.values(info.arches).map((a) => a.kernel.release).join(', ')}): ${info.images.length} images in ${info.layoutDir}` +
       ` (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 } catch (error) {

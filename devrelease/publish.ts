@@ -5,7 +5,7 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type ImageSpec, writeImage } from '../src/oci/image-writer.js';
+import { type ImageSpec, type LayerMemo, writeImageIndex } from '../src/oci/image-writer.js';
 import { OciLayout } from '../src/oci/layout.js';
 
 export interface ImagePlan {
@@ -14,7 +14,8 @@ export interface ImagePlan {
   tag: string;
   /** Digest of every input; the image is rewritten when it changes. */
   key: string;
-  spec: ImageSpec;
+  /** One per platform, in index order. */
+  specs: ImageSpec[];
 }
 
 export interface PublishedImage {
@@ -30,6 +31,9 @@ interface Stamp {
 }
 
 export class LayoutPublisher {
+  /** Step directories never change under their (keyed) names: each is compressed once per build. */
+  private readonly layers: LayerMemo = new Map();
+
   constructor(
     readonly layoutRoot: string,
     private readonly stampDir: string,
@@ -50,7 +54,7 @@ export class LayoutPublisher {
         return { repository: plan.repository, tag: plan.tag, digest: stamp.digest, written: false };
       }
     }
-    const written = await writeImage(layout, plan.spec, plan.tag);
+    const written = await writeImageIndex(layout, plan.specs, plan.tag, { layerMemo: this.layers });
     await mkdir(dirname(stampPath), { recursive: true });
     await writeFile(stampPath, JSON.stringify({ key: plan.key, digest: written.index.digest } satisfies Stamp));
     return { repository: plan.repository, tag: plan.tag, digest: written.index.digest, written: true };

@@ -4,19 +4,23 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
+import type { Arch } from './inputs.js';
 
 export const RELEASE_FILE = 'release.json';
 
 export interface BootFiles {
-  /** The imager's usr/install/amd64/vmlinuz. */
+  /** The imager's usr/install/<arch>/vmlinuz. */
   kernel: string;
-  /** The imager's usr/install/amd64/initramfs.xz (zstd from 1.8, xz before). */
+  /** The imager's usr/install/<arch>/initramfs.xz (zstd from 1.8, xz before). */
   initramfs: string;
   rootfsSqsh: string;
   compression: 'zstd' | 'xz';
   /** `usr/lib/modules` or `lib/modules`. */
   modulesPath: string;
   firmwarePath: string;
+  /** The imager's usr/install/<arch>/systemd-boot.efi and systemd-stub.efi. */
+  systemdBoot: string;
+  systemdStub: string;
 }
 
 export interface ExtensionInfo {
@@ -28,8 +32,17 @@ export interface ExtensionInfo {
   tag: string;
   /** Digest of the published index. */
   digest: string;
-  /** The image's file tree: manifest.yaml + rootfs/. */
+  /** The image's file tree: manifest.yaml + rootfs/ (of its linux/amd64 image; `arches.<arch>.extensionTrees` for each). */
   tree: string;
+}
+
+/** What one architecture of the release was built from and into. */
+export interface ArchRelease {
+  kernel: { release: string; package: string };
+  /** Talos tag → the boot files of this architecture. */
+  boot: Record<string, BootFiles>;
+  /** Talos tag → the file tree of each extension image's manifest for this architecture. */
+  extensionTrees: Record<string, Array<{ name: string; tree: string }>>;
 }
 
 export interface OverlayInfo {
@@ -53,15 +66,21 @@ export interface DevReleaseInfo {
   layoutDir: string;
   /** Talos tags, ascending. */
   versions: string[];
+  /** The amd64 kernel (`arches` has every architecture's). */
   kernel: { release: string; package: string };
+  /** Talos tag → the amd64 boot files. */
   boot: Record<string, BootFiles>;
+  /** The imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi modules). */
+  grubDir: string;
+  /** Every image is an index of these platforms (linux/<arch>). */
+  arches: Record<Arch, ArchRelease>;
   extensions: Record<string, ExtensionInfo[]>;
   overlays: Record<string, OverlayInfo[]>;
   /** Every published image, in publishing order (children before the catalogs that name them). */
   images: ImageInfo[];
 }
 
-const PATH_KEYS = new Set(['outDir', 'layoutDir', 'kernel', 'initramfs', 'rootfsSqsh', 'tree']);
+const PATH_KEYS = new Set(['outDir', 'layoutDir', 'grubDir', 'kernel', 'initramfs', 'rootfsSqsh', 'systemdBoot', 'systemdStub', 'tree']);
 
 /** Rewrites the path-valued fields (by key name) with `fn`. */
 function mapPaths<T>(value: T, fn: (path: string) => string): T {

@@ -22,13 +22,14 @@ const MODULE_INDEX_INPUTS = ['modules.builtin', 'modules.builtin.modinfo'];
 export interface RootfsInputs {
   release: TalosRelease;
   kernel: Kernel;
-  /** Unpacked busybox-static. */
+  /** Unpacked busybox-static (of the kernel's architecture). */
   busyboxRoot: string;
+  busyboxApplets: readonly string[];
 }
 
-export async function buildRootfsTree(root: string, { release, kernel, busyboxRoot }: RootfsInputs): Promise<void> {
+export async function buildRootfsTree(root: string, { release, kernel, busyboxRoot, busyboxApplets }: RootfsInputs): Promise<void> {
   const bin = join(root, 'usr', 'bin');
-  await installBusybox(busyboxRoot, bin, ['report']);
+  await installBusybox(busyboxRoot, bin, busyboxApplets, ['report']);
   await writeFile(join(bin, 'report'), await renderScript(SCRIPTS.report, release), { mode: 0o755 });
   await symlink('usr/bin', join(root, 'bin'));
   await symlink('usr/bin', join(root, 'sbin'));

@@ -40,7 +40,7 @@ async function load(): Promise<DevReleaseInfo> {
 async function usable(info: DevReleaseInfo): Promise<boolean> {
   if (info.codeHash !== (await codeHash())) return false;
   if (!DEFAULT_VERSIONS.every((v) => info.versions.includes(v))) return false;
-  const files = [info.layoutDir, ...Object.values(info.boot).flatMap((b) => [b.kernel, b.initramfs])];
+  const files = [info.layoutDir, info.grubDir, ...Object.values(info.boot).flatMap((b) => [b.kernel, b.initramfs, b.systemdBoot, b.systemdStub])];
   const present = await Promise.all(files.map((f) => stat(f).then(() => true, () => false)));
   return present.every(Boolean);
 }
