@@ -53,6 +53,39 @@ export class Quirks {
     return atLeast(this.version, '1.10.0');
   }
 
+  /** UEFI boots systemd-boot + UKI from 1.10 (dual-boot on amd64, sd-boot only on arm64); GRUB before. */
+  usesSdBootForUefi(): boolean {
+    return atLeast(this.version, '1.10.0');
+  }
+
+  /** A schematic's `bootloader` applies to ISOs from 1.12 (disk images always honour it). */
+  isoHonoursBootloader(): boolean {
+    return atLeast(this.version, '1.12.0');
+  }
+
+  /** GRUB menus carry a "Reset Talos installation" entry from 1.4. */
+  grubResetEntry(): boolean {
+    return atLeast(this.version, '1.4.0');
+  }
+
+  /** BOOT grew from 1000 to 2000 MiB in 1.11. */
+  doublesBootPartition(): boolean {
+    return atLeast(this.version, '1.11.0');
+  }
+
+  /** The xfsprogs LTS config (mkfs.xfs -c options=/usr/share/xfsprogs/mkfs/<name>.conf) BOOT is made with. */
+  xfsMkfsConfig(): 'lts_6.1' | 'lts_6.6' | 'lts_6.12' | 'lts_6.18' {
+    if (atLeast(this.version, '1.13.0')) return 'lts_6.18';
+    if (atLeast(this.version, '1.10.0')) return 'lts_6.12';
+    if (atLeast(this.version, '1.8.0')) return 'lts_6.6';
+    return 'lts_6.1';
+  }
+
+  /** Disk images carry no STATE and EPHEMERAL partitions from 1.8 (Talos makes them on first boot). */
+  skipsDataPartitions(): boolean {
+    return atLeast(this.version, '1.8.0');
+  }
+
   /** The initramfs (and extension segments) are zstd from 1.8, xz before. */
   initramfsCodec(): 'zstd' | 'xz' {
     return atLeast(this.version, '1.8.0') ? 'zstd' : 'xz';

@@ -55,6 +55,8 @@ export async function runTool(tool: HostTool, args: readonly string[], options: 
 }
 
 export const DEPMOD: HostTool = { name: 'depmod', debianPackage: 'kmod' };
+export const GRUB_MKIMAGE: HostTool = { name: 'grub-mkimage', debianPackage: 'grub-common' };
+export const MKFS_XFS: HostTool = { name: 'mkfs.xfs', debianPackage: 'xfsprogs' };
 
 /** Every host tool some build may run, checked when the service starts. */
-export const HOST_TOOLS: readonly HostTool[] = [DEPMOD];
+export const HOST_TOOLS: readonly HostTool[] = [DEPMOD, GRUB_MKIMAGE, MKFS_XFS];

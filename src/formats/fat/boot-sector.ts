@@ -69,7 +69,7 @@ export function encodeBootSector(f: BootSectorFields): Buffer {
   b[1] = BS.bootCode - 2;
   b[2] = 0x90;
   b.write(f.oemName.padEnd(8, ' ').slice(0, 8), BS.oemName, 'latin1');
-  b.writeUInt16LE(SECTOR, BS.bytesPerSector);
+  b.writeUInt16LE(g.sectorSize, BS.bytesPerSector);
   b[BS.sectorsPerCluster] = g.sectorsPerCluster;
   b.writeUInt16LE(g.reservedSectors, BS.reservedSectors);
   b[BS.fatCount] = FAT_COUNT;

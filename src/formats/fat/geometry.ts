@@ -18,6 +18,8 @@ export const FAT32_MAX_CLUSTERS = 2 ** 28 - 16;
 export const MIB = 1 << 20;
 
 export interface FatGeometry {
+  /** Bytes per logical sector: 512, or the disk's sector size (4096 on 4Kn disks). */
+  sectorSize: number;
   totalSectors: number;
   sectorsPerCluster: number;
   clusterBytes: number;
@@ -41,25 +43,32 @@ export function checkSectorsPerCluster(spc: number): number {
   return spc;
 }
 
+export function checkSectorSize(sectorSize: number): number {
+  if (![512, 1024, 2048, 4096].includes(sectorSize)) throw new FatError(`fat: sector size ${sectorSize} is not 512, 1024, 2048 or 4096`);
+  return sectorSize;
+}
+
 /** The layout of a FAT32 volume of `totalSectors` sectors (throws when that cannot be FAT32). */
-export function fat32Geometry(totalSectors: number, sectorsPerCluster: number): FatGeometry {
+export function fat32Geometry(totalSectors: number, sectorsPerCluster: number, sectorSize = SECTOR): FatGeometry {
   checkSectorsPerCluster(sectorsPerCluster);
+  checkSectorSize(sectorSize);
   if (!Number.isSafeInteger(totalSectors) || totalSectors <= 0 || totalSectors > 0xffffffff) throw new FatError(`fat: ${totalSectors} sectors is not a valid volume size`);
   const spc = sectorsPerCluster;
   const reservedSectors = alignUp(FAT32_RESERVED_SECTORS, spc);
   const fatAndData = totalSectors - reservedSectors;
   // First guess at the cluster count, then the FAT size it needs, then the count that really fits.
-  const guess = Math.floor((fatAndData * SECTOR + FAT_COUNT * 8) / (spc * SECTOR + FAT_COUNT * 4));
-  const fatSectors = alignUp(Math.ceil(((guess + 2) * 4) / SECTOR), spc);
+  const guess = Math.floor((fatAndData * sectorSize + FAT_COUNT * 8) / (spc * sectorSize + FAT_COUNT * 4));
+  const fatSectors = alignUp(Math.ceil(((guess + 2) * 4) / sectorSize), spc);
   const clusterCount = Math.floor((fatAndData - FAT_COUNT * fatSectors) / spc);
   const size = `${totalSectors} sectors with ${spc} sector(s) per cluster`;
   if (clusterCount < FAT32_MIN_CLUSTERS) throw new FatError(`fat: ${size} give ${Math.max(0, clusterCount)} clusters; FAT32 needs at least ${FAT32_MIN_CLUSTERS}`);
-  if (clusterCount > FAT32_MAX_CLUSTERS || clusterCount + 2 > (fatSectors * SECTOR) / 4) throw new FatError(`fat: ${size} give too many clusters for FAT32`);
-  const small = totalSectors * SECTOR < 512 * MIB;
+  if (clusterCount > FAT32_MAX_CLUSTERS || clusterCount + 2 > (fatSectors * sectorSize) / 4) throw new FatError(`fat: ${size} give too many clusters for FAT32`);
+  const small = totalSectors * sectorSize < 512 * MIB;
   return {
+    sectorSize,
     totalSectors,
     sectorsPerCluster: spc,
-    clusterBytes: spc * SECTOR,
+    clusterBytes: spc * sectorSize,
     reservedSectors,
     fatSectors,
     clusterCount,

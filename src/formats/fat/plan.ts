@@ -31,7 +31,7 @@ import {
   encodeShortEntry,
 } from './directory.js';
 import { FatError } from './errors.js';
-import { FAT_COUNT, type FatGeometry, SECTOR, checkSectorsPerCluster, defaultSectorsPerCluster, fat32Geometry, fat32SizeFor, MIB } from './geometry.js';
+import { FAT_COUNT, type FatGeometry, SECTOR, checkSectorSize, checkSectorsPerCluster, defaultSectorsPerCluster, fat32Geometry, fat32SizeFor, MIB } from './geometry.js';
 import { type ShortName, encodeLfnEntries, exactShortName, lfnEntryCount, nameKey, shortNameChecksum, tailedShortName } from './names.js';
 import type { FatAttributes, FatDirectory, FatFileSource, FatTree } from './tree.js';
 
@@ -48,6 +48,8 @@ export interface FatWriteOptions {
   size?: number;
   /** Free bytes to leave when the size is computed (default 1 MiB). */
   slack?: number;
+  /** Bytes per logical sector (mkfs.vfat -S), 512 by default; others need an explicit `size`. */
+  sectorSize?: number;
   /** Default: mkfs.vfat's choice for the size (see defaultSectorsPerCluster; espSectorsPerCluster for ISO ESPs). */
   sectorsPerCluster?: number;
   /** Volume label (1..11 characters); none by default. */
@@ -185,12 +187,14 @@ function clustersNeeded(dirs: readonly DirPlan[], clusterBytes: number): number 
 }
 
 function chooseGeometry(dirs: readonly DirPlan[], options: FatWriteOptions): FatGeometry {
+  const sectorSize = checkSectorSize(options.sectorSize ?? SECTOR);
   if (options.size !== undefined) {
     const { size } = options;
-    if (!Number.isSafeInteger(size) || size <= 0 || size % SECTOR !== 0) throw new FatError(`fat: size ${size} is not a positive multiple of ${SECTOR}`);
+    if (!Number.isSafeInteger(size) || size <= 0 || size % sectorSize !== 0) throw new FatError(`fat: size ${size} is not a positive multiple of ${sectorSize}`);
     const spc = checkSectorsPerCluster(options.sectorsPerCluster ?? defaultSectorsPerCluster(size));
-    return fat32Geometry(size / SECTOR, spc);
+    return fat32Geometry(size / sectorSize, spc, sectorSize);
   }
+  if (sectorSize !== SECTOR) throw new FatError(`fat: a volume with ${sectorSize}-byte sectors needs an explicit size`);
   const slack = options.slack ?? DEFAULT_SLACK;
   if (!Number.isSafeInteger(slack) || slack < 0) throw new FatError(`fat: slack ${slack} is not a non-negative integer`);
   const sizeWith = (spc: number): number => {
@@ -295,16 +299,17 @@ export async function planFat(tree: FatTree, options: FatWriteOptions = {}): Pro
   if (used > geometry.clusterCount) {
     throw new FatError(`fat: the content needs ${used} clusters of ${geometry.clusterBytes} bytes, the volume has ${geometry.clusterCount}`);
   }
-  const size = geometry.totalSectors * SECTOR;
-  const clusterOffset = (cluster: number): number => (geometry.dataStartSector + (cluster - 2) * geometry.sectorsPerCluster) * SECTOR;
+  const ss = geometry.sectorSize;
+  const size = geometry.totalSectors * ss;
+  const clusterOffset = (cluster: number): number => (geometry.dataStartSector + (cluster - 2) * geometry.sectorsPerCluster) * ss;
 
   const boot = encodeBootSector({ geometry, volumeId, label: label ?? NO_NAME, hiddenSectors, oemName });
   const info = encodeFsInfo(geometry.clusterCount - used, end - 1);
-  const reserved = Buffer.alloc((BACKUP_BOOT_SECTOR + 2) * SECTOR);
+  const reserved = Buffer.alloc((BACKUP_BOOT_SECTOR + 2) * ss);
   boot.copy(reserved, 0);
-  info.copy(reserved, FSINFO_SECTOR * SECTOR);
-  boot.copy(reserved, BACKUP_BOOT_SECTOR * SECTOR);
-  info.copy(reserved, (BACKUP_BOOT_SECTOR + FSINFO_SECTOR) * SECTOR);
+  info.copy(reserved, FSINFO_SECTOR * ss);
+  boot.copy(reserved, BACKUP_BOOT_SECTOR * ss);
+  info.copy(reserved, (BACKUP_BOOT_SECTOR + FSINFO_SECTOR) * ss);
 
   const runs: Array<[number, number]> = [];
   const layout: FatLayoutEntry[] = [];
@@ -325,7 +330,7 @@ export async function planFat(tree: FatTree, options: FatWriteOptions = {}): Pro
     }
   }
   for (let copy = 0; copy < FAT_COUNT; copy++) {
-    extents.push(streamExtent((geometry.reservedSectors + copy * geometry.fatSectors) * SECTOR, end * 4, () => fatChunks(runs, end)));
+    extents.push(streamExtent((geometry.reservedSectors + copy * geometry.fatSectors) * ss, end * 4, () => fatChunks(runs, end)));
   }
   return {
     geometry,

@@ -7,10 +7,12 @@ import { open } from 'node:fs/promises';
 import { BS, FSINFO_SECTOR } from './boot-sector.js';
 import { ATTR_DIRECTORY, ATTR_VOLUME_ID, ENTRY_SIZE, fromDosTime } from './directory.js';
 import { FatError } from './errors.js';
-import { SECTOR } from './geometry.js';
+import { SECTOR, checkSectorSize } from './geometry.js';
 import { ATTR_LFN, CASE_LOWER_BASE, CASE_LOWER_EXT, LFN_LAST, decodeLfnPart, nameKey, shortNameChecksum } from './names.js';
 
 export interface FatVolumeInfo {
+  /** Bytes per logical sector. */
+  sectorSize: number;
   oemName: string;
   sectorsPerCluster: number;
   reservedSectors: number;
@@ -69,7 +71,7 @@ export class FatReader {
     try {
       const boot = await readExactly(handle, offset, SECTOR);
       if (boot.readUInt16LE(510) !== 0xaa55) throw new FatError('fat: no boot signature');
-      if (boot.readUInt16LE(BS.bytesPerSector) !== SECTOR) throw new FatError('fat: only 512-byte sectors are supported');
+      const ss = checkSectorSize(boot.readUInt16LE(BS.bytesPerSector));
       const fatSectors = boot.readUInt32LE(BS.fatSize32);
       if (boot.readUInt16LE(BS.fatSize16) !== 0 || fatSectors === 0) throw new FatError('fat: not a FAT32 volume');
       const spc = boot[BS.sectorsPerCluster]!;
@@ -77,9 +79,10 @@ export class FatReader {
       const fatCount = boot[BS.fatCount]!;
       const totalSectors = boot.readUInt32LE(BS.totalSectors32);
       const dataStartSector = reservedSectors + fatCount * fatSectors;
-      const info = await readExactly(handle, offset + boot.readUInt16LE(BS.fsInfoSector) * SECTOR, SECTOR);
-      const fat = await readExactly(handle, offset + reservedSectors * SECTOR, fatSectors * SECTOR);
+      const info = await readExactly(handle, offset + boot.readUInt16LE(BS.fsInfoSector) * ss, SECTOR);
+      const fat = await readExactly(handle, offset + reservedSectors * ss, fatSectors * ss);
       const volume: FatVolumeInfo = {
+        sectorSize: ss,
         oemName: boot.toString('latin1', BS.oemName, BS.oemName + 8),
         sectorsPerCluster: spc,
         reservedSectors,
@@ -96,7 +99,7 @@ export class FatReader {
         fsInfo: { freeClusters: info.readUInt32LE(488), nextFree: info.readUInt32LE(492) },
       };
       if (FSINFO_SECTOR !== boot.readUInt16LE(BS.fsInfoSector) || info.readUInt32LE(0) !== 0x41615252) throw new FatError('fat: no FSInfo sector');
-      const reader = new FatReader(handle, offset, volume, fat, dataStartSector * SECTOR);
+      const reader = new FatReader(handle, offset, volume, fat, dataStartSector * ss);
       volume.label = (await reader.scan(volume.rootCluster)).label;
       return reader;
     } catch (error) {
@@ -126,7 +129,7 @@ export class FatReader {
   }
 
   private async readChain(first: number, length?: number): Promise<Buffer> {
-    const clusterBytes = this.volume.sectorsPerCluster * SECTOR;
+    const clusterBytes = this.volume.sectorsPerCluster * this.volume.sectorSize;
     const clusters = this.chain(first);
     const out = Buffer.alloc(length ?? clusters.length * clusterBytes);
     if (clusters.length * clusterBytes < out.length) throw new FatError(`fat: the chain from ${first} is shorter than ${out.length} bytes`);
