@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type BuildDeps, runBuild } from './assets/build-spec.js';
 import { AssetProducer } from './assets/producer.js';
+import { sweepStaleScratch } from './assets/scratch.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
 import { OciAssetStore } from './cache/oci-cache.js';
@@ -38,6 +39,8 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     logger,
   });
   const workDir = join(config.dataDir, 'tmp');
+  // Twice the build timeout: no live build can own a directory that old.
+  void sweepStaleScratch(workDir, 2 * config.buildTimeoutSeconds * 1000, logger);
   const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, releaseRegistry: config.releaseRegistry, logger });
   const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);

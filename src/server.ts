@@ -71,6 +71,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  // Longer than the idle timeouts of common load balancers (60 s) and of clients that pause between
+  // requests, so a reused keep-alive connection is never one the server is closing (Node's default is 5 s).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const address = boundAddress(server, config.listen);
   let metricsServer: Server | undefined;
   if (config.metricsListen !== '') {

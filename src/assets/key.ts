@@ -15,7 +15,7 @@ export const RECIPE_VERSIONS: Record<OutputKind, number> = {
   initramfs: 1,
   uki: 1,
   iso: 1,
-  image: 1,
+  image: 5,
   installer: 1,
 };
 

@@ -3,34 +3,24 @@
 // only streams what this produces.
 
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { loadExtension, type LoadedExtension } from '../build/extensions/load.js';
-import { writeSchematicExtension } from '../build/extensions/schematic-extension.js';
-import { buildInitramfs } from '../build/initramfs/build.js';
+import { planTalosDisk } from '../build/disk/build.js';
+import { writeDiskImage } from '../build/disk/output.js';
+import { buildTalosIso } from '../build/iso/build.js';
 import type { ReleaseService } from '../release/release.js';
-import { buildKernelCmdline, cmdlineCustomization, UnsupportedCustomizationError } from '../talos/kernel-args.js';
+import { BOOTLOADERS } from '../schematic/model.js';
+import { selectBootloader } from '../talos/bootloader.js';
+import { DEFAULT_RAW_DISK_SIZE } from '../talos/platforms.js';
 import { Quirks } from '../talos/quirks.js';
 import { versionTag } from '../talos/version.js';
-import { buildInstallerImage } from '../build/installer/installer-image.js';
-import { dockerArchive } from '../oci/docker-archive.js';
-import { tarDirectory } from '../oci/image-writer.js';
-import { OciLayout } from '../oci/layout.js';
-import { type Descriptor, encodeManifest, type ImageIndex } from '../oci/manifest.js';
-import { MEDIA_TYPE } from '../oci/media-types.js';
-import { InvalidReleaseError } from '../release/errors.js';
-import type { Arch } from '../release/release.js';
+import { BootFiles, subdir } from './boot-files.js';
 import type { ProgressReporter } from './build-spec.js';
+import { Installers } from './installers.js';
 import { AssetNotImplementedError, type AssetTarget, InvalidAssetRequestError } from './target.js';
 
-const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
-
 /** The output kinds this factory builds so far. */
-const BUILT_KINDS = new Set(['kernel', 'cmdline', 'initramfs', 'installer']);
+const BUILT_KINDS = new Set(['kernel', 'cmdline', 'initramfs', 'uki', 'iso', 'image', 'installer']);
 
 export interface ProducedAsset {
   /** A complete file; never a partial one. */
@@ -54,7 +44,13 @@ export interface AssetProducerOptions {
 }
 
 export class AssetProducer {
-  constructor(private readonly options: AssetProducerOptions) {}
+  private readonly bootFiles: BootFiles;
+  private readonly installers: Installers;
+
+  constructor(private readonly options: AssetProducerOptions) {
+    this.bootFiles = new BootFiles(options.releases, options.externalUrl);
+    this.installers = new Installers(options.releases, this.bootFiles, options.releaseRegistry);
+  }
 
   /** Checks what upstream refuses before any build starts (400s). */
   validate(target: AssetTarget): void {
@@ -63,13 +59,16 @@ export class AssetProducer {
     if (!BUILT_KINDS.has(request.kind)) {
       throw new AssetNotImplementedError(`building ${request.kind} assets (${request.fileName}) is not implemented yet`);
     }
-    if (request.kind === 'installer') {
-      // From 1.10 the installer carries a UKI, which this factory does not build yet.
-      if (new Quirks(version).usesInstallerBase()) {
-        throw new AssetNotImplementedError(`installers for Talos ${versionTag(version)} need UKIs, which are not implemented yet`);
-      }
+    if (request.kind === 'uki' && !new Quirks(version).supportsUki()) {
+      throw new InvalidAssetRequestError(`UKI is not supported for Talos version ${versionTag(version)}`);
     }
     if (request.secureBoot) throw new InvalidAssetRequestError('secure boot is disabled');
+    if (request.kind === 'image' && request.arch === 'arm64' && BOOTLOADERS[customization.bootloader] === 'dual-boot') {
+      throw new InvalidAssetRequestError('dual-boot is not supported on arm64 (there is no BIOS to boot GRUB): use grub or sd-boot');
+    }
+    if (request.kind === 'image' && ![0n, 512n, 4096n].includes(customization.diskImage.sectorSize)) {
+      throw new InvalidAssetRequestError(`unsupported disk image sector size ${customization.diskImage.sectorSize}: use 512 or 4096`);
+    }
     const skipsSchematic = request.kind === 'kernel' || request.kind === 'cmdline';
     if (!skipsSchematic && customization.embeddedMachineConfiguration !== '' && !new Quirks(version).supportsEmbeddedConfig()) {
       throw new InvalidAssetRequestError(`embedding configuration is not supported for Talos version ${versionTag(version)}`);
@@ -81,22 +80,7 @@ export class AssetProducer {
 
   /** The kernel command line of an asset (also what the PXE script carries). */
   cmdline(target: AssetTarget): string {
-    const { request, version, schematic } = target;
-    const parts = cmdlineCustomization(schematic.schematic, request.kind, version, request.secureBoot);
-    try {
-      return buildKernelCmdline({
-        version,
-        platform: request.platform,
-        arch: request.arch,
-        kind: request.kind,
-        secureBoot: request.secureBoot,
-        extraKernelArgs: parts.extraKernelArgs,
-        meta: parts.meta,
-      });
-    } catch (error) {
-      if (error instanceof UnsupportedCustomizationError) throw new InvalidAssetRequestError(error.message);
-      throw error;
-    }
+    return this.bootFiles.cmdline(target);
   }
 
   /** VersionNotAvailableError unless the release offers the version. */
@@ -119,111 +103,87 @@ export class AssetProducer {
           return path;
         });
       case 'initramfs':
-        return this.inScratch((dir) => this.initramfs(target, dir, progress));
+        return this.inScratch((dir) => this.bootFiles.initramfs(target, dir, progress));
+      case 'uki':
+        return this.inScratch(async (dir) => (await this.bootFiles.uki(target, dir, progress)).uki);
+      case 'iso':
+        return this.inScratch((dir) => this.iso(target, dir, progress));
+      case 'image':
+        return this.inScratch((dir) => this.diskImage(target, dir, progress));
       case 'installer':
-        return this.inScratch((dir) => (target.format === 'oci-archive' ? this.installerArchive(target, dir, progress) : this.installerTar(target, dir, progress)));
+        return this.inScratch((dir) => (target.format === 'oci-archive' ? this.installers.ociArchive(target, dir, progress) : this.installers.dockerTar(target, dir, progress)));
       default:
         throw new AssetNotImplementedError(`building ${target.request.kind} assets (${target.request.fileName}) is not implemented yet`);
     }
   }
 
-  private async initramfs(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
+  private async iso(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
     const { version, request, schematic } = target;
     const releases = this.options.releases;
     const inputs = await releases.imagerInputs(version, request.arch);
-    const customization = schematic.schematic.customization;
-    const refs = await releases.resolveOfficialExtensions(version, customization.systemExtensions.officialExtensions ?? []);
-    const extensions: LoadedExtension[] = [];
-    progress(20, 'pulling extensions');
-    for (const ref of refs) extensions.push(await loadExtension(await releases.extensionTree(ref, request.arch), ref.repository));
-    progress(40, 'building the initramfs');
-    extensions.push(
-      await writeSchematicExtension(join(dir, 'schematic'), {
-        schematicId: schematic.id,
-        canonical: schematic.canonical,
-        externalUrl: this.options.externalUrl,
-        talosVersion: version,
-      }),
+    const bootloader = selectBootloader({
+      version,
+      arch: request.arch,
+      secureBoot: request.secureBoot,
+      kind: 'iso',
+      schematicChoice: schematic.schematic.customization.bootloader,
+    });
+    const cmdline = this.cmdline(target);
+    // GRUB boots the kernel and initramfs; systemd-boot the UKI (a dual-boot ISO carries both).
+    const { uki, initramfs } =
+      bootloader === 'grub' ? { uki: undefined, initramfs: await this.bootFiles.initramfs(target, await subdir(dir, 'initramfs'), progress) } : await this.bootFiles.uki(target, dir, progress);
+    progress(80, 'writing the ISO');
+    const output = join(dir, 'image.iso');
+    await buildTalosIso(
+      {
+        version: versionTag(version),
+        arch: request.arch,
+        bootloader,
+        grubResetEntry: new Quirks(version).grubResetEntry(),
+        kernel: inputs.kernel,
+        initramfs,
+        cmdline,
+        ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
+        grubDir: inputs.grubDir,
+        sourceDateEpoch: await releases.sourceDateEpoch(version),
+        workDir: await subdir(dir, 'iso'),
+      },
+      output,
     );
-    if (customization.embeddedMachineConfiguration !== '') {
-      extensions.push(await writeEmbeddedConfigExtension(join(dir, 'embedded-config'), customization.embeddedMachineConfiguration));
-    }
-    const output = join(dir, 'initramfs.xz');
-    await buildInitramfs(
-      { talosVersion: version, baseInitramfs: inputs.initramfs, extensions, workDir: join(dir, 'work') },
-      createWriteStream(output),
-    );
-    await rm(join(dir, 'work'), { recursive: true, force: true });
     return output;
   }
 
-  /**
-   * The installer of every architecture the release has, as an OCI archive: a
-   * tarred OCI layout whose index (tagged with the version) lists one image per
-   * architecture, each the base installer plus kernel and initramfs (< 1.10).
-   */
-  private async installerArchive(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
-    const tag = versionTag(target.version);
-    const { layout, manifests } = await this.installerImages(target, dir, progress, ARCHES);
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests };
-    await layout.putManifest(encodeManifest(index), MEDIA_TYPE.ociIndex, tag);
-    progress(90, 'packing');
-    const archive = join(dir, 'installer.tar');
-    await pipeline(tarDirectory(layout.dir), createWriteStream(archive));
-    return archive;
-  }
-
-  /** `installer-<arch>.tar`: one architecture's installer in `docker save` format, tagged as upstream's imager tags it. */
-  private async installerTar(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
-    const { layout, manifests } = await this.installerImages(target, dir, progress, [target.request.arch]);
-    const fetched = await layout.fetchManifest(manifests[0]!.digest);
-    if (fetched.parsed.kind !== 'image') throw new Error('installer manifest is not an image manifest');
-    progress(90, 'packing');
-    const archive = join(dir, 'installer.tar');
-    const repoTag = `${this.options.releaseRegistry}/${this.options.releases.installerImageName()}:${versionTag(target.version)}`;
-    await pipeline(dockerArchive(layout, fetched.parsed.manifest, repoTag), createWriteStream(archive));
-    return archive;
-  }
-
-  /** Builds the installer image of each architecture (that the release has) into one OCI layout. */
-  private async installerImages(
-    target: AssetTarget,
-    dir: string,
-    progress: ProgressReporter,
-    arches: readonly Arch[],
-  ): Promise<{ layout: OciLayout; manifests: Descriptor[] }> {
-    const { version } = target;
-    const tag = versionTag(version);
-    const layout = await OciLayout.create(join(dir, 'layout'));
-    const manifests: Descriptor[] = [];
-    for (const arch of arches) {
-      const inputs = await this.options.releases.imagerInputs(version, arch).catch((error: Error) => {
-        // An index covers the architectures the release has; a single-arch request must have its own.
-        if (error instanceof InvalidReleaseError && arches.length > 1 && arch !== 'amd64') return undefined;
-        throw error;
-      });
-      if (!inputs) continue;
-      progress(10, `building the ${arch} initramfs`);
-      const archTarget = { ...target, request: { ...target.request, arch } };
-      const initramfs = await this.initramfs(archTarget, join(dir, `initramfs-${arch}`), progress);
-      progress(70, `assembling the ${arch} installer`);
-      const base = await this.options.releases.installerBase(version, arch);
-      const image = await buildInstallerImage(
-        {
-          base,
-          baseReference: tag,
-          arch,
-          artifacts: [
-            { name: `usr/install/${arch}/vmlinuz`, file: inputs.kernel },
-            { name: `usr/install/${arch}/initramfs.xz`, file: initramfs },
-          ],
-          tmpDir: dir,
-        },
-        layout,
-      );
-      manifests.push({ ...image.manifest, platform: { os: 'linux', architecture: arch } });
-    }
-    return { layout, manifests };
+  private async diskImage(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
+    const { version, request, schematic } = target;
+    const releases = this.options.releases;
+    const customization = schematic.schematic.customization;
+    const inputs = await releases.imagerInputs(version, request.arch);
+    const bootloader = selectBootloader({ version, arch: request.arch, secureBoot: request.secureBoot, kind: 'image', schematicChoice: customization.bootloader });
+    const { uki, initramfs } =
+      bootloader === 'grub' ? { uki: undefined, initramfs: await this.bootFiles.initramfs(target, await subdir(dir, 'initramfs'), progress) } : await this.bootFiles.uki(target, dir, progress);
+    progress(75, 'laying out the disk');
+    const sourceDateEpoch = await releases.sourceDateEpoch(version);
+    const disk = await planTalosDisk({
+      version,
+      versionTag: versionTag(version),
+      arch: request.arch,
+      bootloader,
+      baseSize: request.diskSize ?? DEFAULT_RAW_DISK_SIZE,
+      sectorSize: Number(customization.diskImage.sectorSize) || 512,
+      kernel: inputs.kernel,
+      initramfs,
+      cmdline: this.cmdline(target),
+      grubResetEntry: new Quirks(version).grubResetEntry(),
+      ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
+      grubDir: inputs.grubDir,
+      meta: (customization.meta ?? []).map((m) => ({ key: Number(m.key), value: m.value })),
+      sourceDateEpoch,
+      workDir: await subdir(dir, 'disk'),
+    });
+    progress(80, 'writing the disk image');
+    const output = join(dir, 'disk.image');
+    await writeDiskImage(disk, { format: request.diskFormat ?? 'raw', compression: request.compression ?? 'none', sourceDateEpoch }, output);
+    return output;
   }
 
   /** Runs a build in its own scratch directory; the directory goes when the asset is released or the build fails. */
@@ -239,23 +199,4 @@ export class AssetProducer {
       throw error;
     }
   }
-}
-
-/** Talos' `embedded-config` virtual extension (>= 1.12): the machine config baked into the image. */
-async function writeEmbeddedConfigExtension(dir: string, config: string): Promise<LoadedExtension> {
-  const configDir = join(dir, 'rootfs', 'usr', 'local', 'etc', 'talos');
-  await mkdir(configDir, { recursive: true, mode: 0o755 });
-  await pipeline(Readable.from([config]), createWriteStream(join(configDir, 'config.yaml'), { mode: 0o400 }));
-  return {
-    dir,
-    rootfs: join(dir, 'rootfs'),
-    metadata: {
-      name: 'embedded-config',
-      version: createHash('sha256').update(config).digest('hex'),
-      author: 'Imager',
-      description: 'Virtual extension which embeds the machine configuration.',
-      compatibility: { talos: { version: '>= 1.0.0' } },
-      extraInfo: '',
-    },
-  };
 }

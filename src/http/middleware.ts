@@ -90,14 +90,16 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
     return sendError(res, 400, `error enhancing profile from schematic: ${err.message}`);
   }
   if (err instanceof AssetNotImplementedError) return sendError(res, 501, err.message);
+  // A build that needed a host tool this machine lacks: the service is not fully installed (in-process builds keep the cause).
+  const missingTool = err instanceof MissingToolError ? err : err instanceof BuildFailedError && err.cause instanceof MissingToolError ? err.cause : undefined;
+  if (missingTool) {
+    req.log.error({ err }, 'host tool missing');
+    return sendError(res, 503, `service not fully installed: ${missingTool.message}`);
+  }
   if (err instanceof BuildFailedError) {
     req.log.error({ err }, 'asset build failed');
     if (!res.headersSent) sendError(res, 500, `asset build failed: ${err.message}`);
     return;
-  }
-  if (err instanceof MissingToolError) {
-    req.log.error({ err }, 'host tool missing');
-    return sendError(res, 503, `service not fully installed: ${err.message}`);
   }
   if (err instanceof InvalidVersionError) return sendError(res, 400, `${err.message}: use a Talos version such as v1.12.0`);
   if (err instanceof OciError || err instanceof InvalidReleaseError) {

@@ -1,7 +1,7 @@
 // Deterministic image assembly: directory trees become tar layers with fixed
 // ownership and times, layers are gzipped to temporary files while both the
 // compressed and the uncompressed bytes are hashed, and the config, manifest
-// and a one-platform index are written to any writable repository. The same
+// and an index of one or more platforms are written to any writable repository. The same
 // inputs give the same digests (for a given zlib), so images can be rebuilt
 // and compared instead of stored.
 
@@ -193,12 +193,22 @@ async function putBytes(repo: WritableImageRepository, bytes: Buffer, mediaType:
   return descriptor;
 }
 
+/** One platform's image of an index: everything but the index itself. */
+export type WrittenPlatformImage = Omit<WrittenImage, 'index'>;
+
 /**
- * Writes an image as an OCI index holding one platform's manifest, and tags
- * the index (when `tag` is given). Blobs the repository already has are not
- * sent again.
+ * Layer directories already compressed, by path: reused for another platform
+ * of the same index, or (when the caller keeps one across calls, for trees
+ * that never change under the same path) for another image.
  */
-export async function writeImage(repo: WritableImageRepository, spec: ImageSpec, tag?: string): Promise<WrittenImage> {
+export type LayerMemo = Map<string, WrittenLayer>;
+
+function memoKey(source: LayerSource): string | undefined {
+  return 'directory' in source ? JSON.stringify([source.directory, source.directories ?? true]) : undefined;
+}
+
+/** Writes one platform's layers, config and manifest (not tagged, no index). */
+async function writePlatformManifest(repo: WritableImageRepository, spec: ImageSpec, work: string, memo: LayerMemo): Promise<WrittenPlatformImage> {
   const { platform } = spec;
   if (spec.config.architecture !== undefined && spec.config.architecture !== platform.architecture) {
     throw new Error(`config architecture ${spec.config.architecture} is not the platform's ${platform.architecture}`);
@@ -206,48 +216,92 @@ export async function writeImage(repo: WritableImageRepository, spec: ImageSpec,
   if (spec.config.os !== undefined && spec.config.os !== platform.os) {
     throw new Error(`config os ${spec.config.os} is not the platform's ${platform.os}`);
   }
-  const work = await mkdtemp(join(spec.tmpDir ?? tmpdir(), 'image-writer-'));
-  try {
-    const layers: WrittenLayer[] = [];
-    for (const [i, source] of spec.layers.entries()) {
-      if ('existing' in source) {
-        const { repo: from, descriptor, diffId } = source.existing;
-        if (!(await repo.hasBlob(descriptor.digest))) await repo.putBlob(descriptor, () => from.openBlob(descriptor));
-        layers.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, diffId });
-        continue;
-      }
-      const file = join(work, `layer-${i}.tar.gz`);
-      const { diffId, digest, size } = await compressLayer(source, file, spec.gzipLevel ?? 6);
-      if (!(await repo.hasBlob(digest))) await repo.putBlob({ digest, size }, () => createReadStream(file));
-      layers.push({ mediaType: MEDIA_TYPE.ociLayerGzip, digest, size, diffId });
+  const layers: WrittenLayer[] = [];
+  for (const source of spec.layers) {
+    if ('existing' in source) {
+      const { repo: from, descriptor, diffId } = source.existing;
+      if (!(await repo.hasBlob(descriptor.digest))) await repo.putBlob(descriptor, () => from.openBlob(descriptor));
+      layers.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, diffId });
+      continue;
     }
+    const key = memoKey(source);
+    const done = key === undefined ? undefined : memo.get(key);
+    if (done && (await repo.hasBlob(done.digest))) {
+      layers.push(done);
+      continue;
+    }
+    const file = join(work, `layer-${layers.length}.tar.gz`);
+    const { diffId, digest, size } = await compressLayer(source, file, spec.gzipLevel ?? 6);
+    if (!(await repo.hasBlob(digest))) await repo.putBlob({ digest, size }, () => createReadStream(file));
+    await rm(file, { force: true });
+    const layer = { mediaType: MEDIA_TYPE.ociLayerGzip, digest, size, diffId };
+    if (key !== undefined) memo.set(key, layer);
+    layers.push(layer);
+  }
 
-    const configDocument: ImageConfig = {
-      ...spec.config,
-      architecture: platform.architecture,
-      os: platform.os,
-      ...(platform.variant !== undefined && { variant: platform.variant }),
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    };
-    const config = await putBytes(repo, Buffer.from(JSON.stringify(configDocument), 'utf8'), MEDIA_TYPE.ociConfig);
+  const configDocument: ImageConfig = {
+    ...spec.config,
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant !== undefined && { variant: platform.variant }),
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+  };
+  const config = await putBytes(repo, Buffer.from(JSON.stringify(configDocument), 'utf8'), MEDIA_TYPE.ociConfig);
 
-    const manifestDocument: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.ociManifest,
-      config,
-      layers: layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
-      ...(spec.annotations && { annotations: spec.annotations }),
-    };
-    const manifest = await repo.putManifest(encodeManifest(manifestDocument), MEDIA_TYPE.ociManifest);
+  const manifestDocument: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE.ociManifest,
+    config,
+    layers: layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
+    ...(spec.annotations && { annotations: spec.annotations }),
+  };
+  const manifest = await repo.putManifest(encodeManifest(manifestDocument), MEDIA_TYPE.ociManifest);
+  return { manifest, config, layers };
+}
 
+/**
+ * Writes an image as an OCI index holding one platform's manifest, and tags
+ * the index (when `tag` is given). Blobs the repository already has are not
+ * sent again.
+ */
+export async function writeImage(repo: WritableImageRepository, spec: ImageSpec, tag?: string): Promise<WrittenImage> {
+  const { index, images } = await writeImageIndex(repo, [spec], tag, { annotations: spec.annotations });
+  return { index, ...images[0]! };
+}
+
+/**
+ * Writes a multi-platform image: one manifest per spec (in the given order,
+ * each with its own platform), then an OCI index listing them, tagged when
+ * `tag` is given. A layer directory that several platforms share is
+ * compressed once (and once across calls given the same `layerMemo`).
+ */
+export async function writeImageIndex(
+  repo: WritableImageRepository,
+  specs: readonly ImageSpec[],
+  tag?: string,
+  options: { annotations?: Record<string, string>; layerMemo?: LayerMemo } = {},
+): Promise<{ index: Descriptor; images: WrittenPlatformImage[] }> {
+  const { annotations } = options;
+  if (specs.length === 0) throw new Error('an image index needs at least one platform');
+  const seen = new Set<string>();
+  for (const { platform } of specs) {
+    const name = [platform.os, platform.architecture, platform.variant ?? ''].join('/');
+    if (seen.has(name)) throw new Error(`platform ${name} given twice`);
+    seen.add(name);
+  }
+  const work = await mkdtemp(join(specs[0]!.tmpDir ?? tmpdir(), 'image-writer-'));
+  try {
+    const memo: LayerMemo = options.layerMemo ?? new Map();
+    const images: WrittenPlatformImage[] = [];
+    for (const spec of specs) images.push(await writePlatformManifest(repo, spec, work, memo));
     const indexDocument: ImageIndex = {
       schemaVersion: 2,
       mediaType: MEDIA_TYPE.ociIndex,
-      manifests: [{ mediaType: MEDIA_TYPE.ociManifest, digest: manifest.digest, size: manifest.size, platform }],
-      ...(spec.annotations && { annotations: spec.annotations }),
+      manifests: images.map(({ manifest }, i) => ({ mediaType: MEDIA_TYPE.ociManifest, digest: manifest.digest, size: manifest.size, platform: specs[i]!.platform })),
+      ...(annotations && { annotations }),
     };
     const index = await repo.putManifest(encodeManifest(indexDocument), MEDIA_TYPE.ociIndex, tag);
-    return { index, manifest, config, layers };
+    return { index, images };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -86,6 +86,8 @@ export class ReleaseService {
   private readonly overlayCatalogs: LRUCache<string, OverlayRef[]>;
   /** `<repository>:<tag>` → the digest it points at now. */
   private readonly digests: LRUCache<string, string>;
+  /** Imager digest → its SOURCE_DATE_EPOCH. */
+  private readonly epochs = new LRUCache<string, number>({ max: 256 });
 
   constructor(private readonly options: ReleaseOptions) {
     this.images = options.images ?? OFFICIAL_IMAGE_NAMES;
@@ -154,18 +156,31 @@ export class ReleaseService {
     return (await this.digests.fetch(`${this.images.imager}:${tag}`)) ?? '';
   }
 
+  /**
+   * SOURCE_DATE_EPOCH for a version's builds: when its imager image was made
+   * (Talos builds reproducibly, so that is the release's source date), 0 when
+   * the image does not say. Fixed per imager digest, so assets stay reproducible.
+   */
+  async sourceDateEpoch(version: TalosVersion): Promise<number> {
+    const digest = await this.imagerDigest(version);
+    const known = this.epochs.get(digest);
+    if (known !== undefined) return known;
+    const repo = await this.options.backend.repository(this.images.imager);
+    const { config } = await resolveImage(repo, digest, CATALOG_PLATFORM);
+    const created = config.created ? Date.parse(config.created) : NaN;
+    const epoch = Number.isFinite(created) && created > 0 ? Math.floor(created / 1000) : 0;
+    this.epochs.set(digest, epoch);
+    return epoch;
+  }
+
   /** The digest of the installer base image of a version (part of installer asset keys). */
   async installerBaseDigest(version: TalosVersion): Promise<string> {
     const tag = await this.requireVersion(version);
     return (await this.digests.fetch(`${this.installerBaseImage(version)}:${tag}`)) ?? '';
   }
 
-  /** The repository installers are named after (`siderolabs/installer`; `installer-base` is only their base). */
-  installerImageName(): string {
-    return this.images.installer;
-  }
-
-  private installerBaseImage(version: TalosVersion): string {
+  /** The repository installers of a version are built on: `installer-base` from 1.10, `installer` before. */
+  installerBaseImage(version: TalosVersion): string {
     return new Quirks(version).usesInstallerBase() ? this.images.installerBase : this.images.installer;
   }
 
