@@ -41,10 +41,10 @@ function digestOf(info: DevReleaseInfo, repository: string, tag: string): string
   return image.digest;
 }
 
-/** Unpacks an image's layers (in order) into a new directory with skopeo and tar. */
-function unpackImage(source: string, extraArgs: string[] = []): string {
+/** Unpacks an image's layers (in order, of the platform linux/<arch>) into a new directory with skopeo and tar. */
+function unpackImage(source: string, extraArgs: string[] = [], arch = 'amd64'): string {
   const blobs = tempDir('dr-blobs-');
-  sh('skopeo', ['copy', ...extraArgs, '--override-arch', 'amd64', source, `dir:${blobs}`]);
+  sh('skopeo', ['copy', ...extraArgs, '--override-arch', arch, source, `dir:${blobs}`]);
   const manifest = JSON.parse(readFileSync(join(blobs, 'manifest.json'), 'utf8')) as { layers: Array<{ digest: string }> };
   const root = tempDir('dr-image-');
   for (const layer of manifest.layers) sh('tar', ['-xzf', join(blobs, layer.digest.replace('sha256:', '')), '-C', root]);
@@ -55,6 +55,18 @@ const layout = (repository: string, tag: string): string => `oci:${join(release.
 const newest = release.versions.at(-1)!;
 const oldest = release.versions[0]!;
 const usrLib = (version: string): boolean => release.boot[version]!.modulesPath.startsWith('usr/');
+const PLATFORMS = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+];
+/** ELF e_machine of a file: 62 x86-64, 183 AArch64. */
+const elfMachine = (file: string): number => readFileSync(file).readUInt16LE(18);
+const EM = { amd64: 62, arm64: 183 } as const;
+/** PE machine of an EFI binary: 0x8664 x64, 0xaa64 AArch64. */
+const peMachine = (file: string): number => {
+  const bytes = readFileSync(file);
+  return bytes.readUInt16LE(bytes.readUInt32LE(0x3c) + 4);
+};
 
 describe('the development release in OCI layouts', () => {
   it('has the versions on both sides of the 1.8 and 1.10 quirks', () => {
@@ -62,7 +74,7 @@ describe('the development release in OCI layouts', () => {
     expect(release.versions).toContain('v1.12.0');
   });
 
-  it('skopeo reads the imager of every version: an index for linux/amd64, tagged with the version', () => {
+  it('skopeo reads the imager of every version: an index for linux/amd64 and linux/arm64, tagged with the version', () => {
     for (const version of release.versions) {
       const inspect = JSON.parse(sh('skopeo', ['inspect', layout('siderolabs/imager', version)])) as Record<string, unknown>;
       expect(inspect.Digest).toBe(digestOf(release, 'siderolabs/imager', version));
@@ -73,7 +85,52 @@ describe('the development release in OCI layouts', () => {
         manifests: Array<{ platform: { os: string; architecture: string } }>;
       };
       expect(raw.mediaType).toBe('application/vnd.oci.image.index.v1+json');
-      expect(raw.manifests.map((m) => m.platform)).toEqual([{ os: 'linux', architecture: 'amd64' }]);
+      expect(raw.manifests.map((m) => m.platform)).toEqual(PLATFORMS);
+    }
+  });
+
+  it('publishes every image as an index of linux/amd64 and linux/arm64, as upstream does', () => {
+    for (const image of release.images) {
+      const raw = JSON.parse(sh('skopeo', ['inspect', '--raw', layout(image.repository, image.tag)])) as { manifests: Array<{ platform: unknown }> };
+      expect(raw.manifests.map((m) => m.platform), `${image.repository}:${image.tag}`).toEqual(PLATFORMS);
+      const arm = JSON.parse(sh('skopeo', ['inspect', '--override-arch', 'arm64', layout(image.repository, image.tag)])) as { Architecture: string };
+      expect(arm.Architecture).toBe('arm64');
+    }
+  });
+
+  it('the imager carries the arm64 inputs too (from either platform): an EFI-bootable kernel, arm64 systemd-boot/stub and GRUB modules', () => {
+    for (const version of release.versions) {
+      for (const platform of ['amd64', 'arm64']) {
+        const root = unpackImage(layout('siderolabs/imager', version), [], platform);
+        const install = join(root, 'usr/install/arm64');
+        // Debian's arm64 Image: "MZ" (a PE/EFI executable) and the arm64 boot magic "ARMd" at 0x38.
+        const vmlinuz = readFileSync(join(install, 'vmlinuz'));
+        expect(vmlinuz.subarray(0, 2).toString('latin1')).toBe('MZ');
+        expect(vmlinuz.subarray(0x38, 0x3c).toString('latin1')).toBe('ARMd');
+        expect(peMachine(join(install, 'vmlinuz'))).toBe(0xaa64);
+        expect(peMachine(join(install, 'systemd-boot.efi'))).toBe(0xaa64);
+        expect(peMachine(join(install, 'systemd-stub.efi'))).toBe(0xaa64);
+        expect(peMachine(join(root, 'usr/install/amd64/systemd-boot.efi'))).toBe(0x8664);
+        expect(existsSync(join(root, 'usr/lib/grub/arm64-efi/normal.mod'))).toBe(true);
+        const initramfs = readFileSync(join(install, 'initramfs.xz'));
+        expect(initramfs.subarray(0, 4).toString('hex')).toBe(release.boot[version]!.compression === 'zstd' ? '28b52ffd' : 'fd377a58');
+      }
+    }
+  });
+
+  it('the arm64 boot files are built from the arm64 packages: busybox and modules are AArch64', () => {
+    for (const version of release.versions) {
+      const boot = release.arches.arm64.boot[version]!;
+      expect(boot.kernel).not.toBe(release.boot[version]!.kernel);
+      const work = tempDir('dr-arm64-');
+      sh('sh', ['-c', `${boot.compression === 'zstd' ? 'zstd -dc' : 'xz -dc'} "$0" | cpio -id --quiet`, boot.initramfs], { cwd: work });
+      expect(elfMachine(join(work, 'bin/busybox'))).toBe(EM.arm64);
+      expect(elfMachine(join(work, 'modules/squashfs.ko'))).toBe(EM.arm64);
+      const kver = release.arches.arm64.kernel.release;
+      expect(kver).toMatch(/-arm64$/);
+      sh('unsquashfs', ['-n', '-d', join(work, 'root'), join(work, 'rootfs.sqsh')]);
+      expect(elfMachine(join(work, 'root/usr/bin/busybox'))).toBe(EM.arm64);
+      expect(readFileSync(join(work, 'root', boot.modulesPath, kver, 'modules.dep'), 'utf8')).toContain('kernel/fs/overlayfs/overlay.ko:');
     }
   });
 
@@ -141,6 +198,23 @@ describe('the development release in OCI layouts', () => {
     expect(statSync(join(oldRoot, 'usr/install/amd64/initramfs.xz')).size).toBeGreaterThan(1000);
   });
 
+  it('installer-base and installer are per architecture: arm64 busybox, usr/install/arm64 in the old installer', () => {
+    for (const [repository, version] of [
+      ['siderolabs/installer-base', newest],
+      ['siderolabs/installer', oldest],
+    ] as const) {
+      for (const arch of ['amd64', 'arm64'] as const) {
+        const root = unpackImage(layout(repository, version), [], arch);
+        expect(elfMachine(join(root, 'usr/bin/busybox')), `${repository} ${arch}`).toBe(EM[arch]);
+        expect(readFileSync(join(root, 'usr/bin/installer'), 'utf8')).toMatch(/^#!/);
+        if (repository === 'siderolabs/installer') {
+          expect(readdirSync(join(root, 'usr/install'))).toEqual([arch]);
+          expect(readdirSync(join(root, 'usr/install', arch)).sort()).toEqual(['initramfs.xz', 'vmlinuz']);
+        }
+      }
+    }
+  });
+
   it('lays out extensions as upstream does, with module and firmware paths per version', () => {
     for (const version of release.versions) {
       expect(release.extensions[version]!.length).toBeGreaterThanOrEqual(4);
@@ -157,6 +231,13 @@ describe('the development release in OCI layouts', () => {
       const kver = release.kernel.release;
       const modulesPath = release.boot[version]!.modulesPath;
       expect(existsSync(join(byName('dummy-module'), 'rootfs', modulesPath, kver, 'extras/dummy.ko'))).toBe(true);
+      // The arm64 image of an extension with a module carries that module built for the arm64 kernel.
+      const dummy = release.extensions[version]!.find((e) => e.name === 'dummy-module')!;
+      const arm = unpackImage(layout(dummy.repository, dummy.tag), [], 'arm64');
+      const armKver = release.arches.arm64.kernel.release;
+      expect(elfMachine(join(arm, 'rootfs', modulesPath, armKver, 'extras/dummy.ko'))).toBe(EM.arm64);
+      expect(existsSync(join(arm, 'rootfs', modulesPath, kver))).toBe(false);
+      expect(release.arches.arm64.extensionTrees[version]!.find((e) => e.name === 'dummy-module')!.tree).not.toBe(dummy.tree);
       expect(existsSync(join(byName('dev-firmware'), 'rootfs', release.boot[version]!.firmwarePath, 'devrelease/dev-firmware.bin'))).toBe(true);
       if (!usrLib(version)) expect(existsSync(join(byName('dev-firmware'), 'rootfs/usr/lib'))).toBe(false);
     }
@@ -472,4 +553,25 @@ describe.skipIf(qemuMissing !== undefined)(`booting the development release ${qe
     expect(boot.report.errors[0]!.detail).toContain('missing.sqsh');
     expect(boot.report.log.length).toBeGreaterThan(0);
   }, 120_000);
+});
+
+const qemuArm64Missing = qemuSkipReason('arm64');
+
+describe.skipIf(qemuArm64Missing !== undefined)(`booting the arm64 development release ${qemuArm64Missing ? `(${qemuArm64Missing})` : ''}`, () => {
+  for (const version of release.versions) {
+    it(`${version}: the arm64 kernel boots the arm64 initramfs on the virt machine (ttyAMA0)`, async () => {
+      const boot = release.arches.arm64.boot[version]!;
+      const append = `console=ttyAMA0 talos.platform=metal devrelease.test=${version}`;
+      const result = await bootQemu({ arch: 'arm64', kernel: boot.kernel, initrd: boot.initramfs, append, timeoutMs: 110_000 });
+      const { report } = result;
+      expect(report.errors, result.console).toEqual([]);
+      expect(report.status, result.console).toBe('ok');
+      expect(result.exitCode).toBe(0);
+      expect(report.talos).toBe(version);
+      expect(report.kernel).toBe(release.arches.arm64.kernel.release);
+      expect(report.modulesDir).toBe(`/${boot.modulesPath}/${release.arches.arm64.kernel.release}`);
+      expect(report.cmdline).toBe(append);
+      expect(report.root?.fstype).toBe('squashfs');
+    }, 120_000);
+  }
 });

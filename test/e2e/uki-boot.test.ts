@@ -12,7 +12,7 @@
 //
 // The ESPs are whole-disk FAT volumes (no partition table); OVMF boots those.
 
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,29 +26,10 @@ import { OVMF_FD, bootQemu, qemuSkipReason } from '../helpers/qemu.js';
 const release = await ensureDevRelease();
 const newest = release.versions.at(-1)!;
 const oldest = release.versions[0]!;
-const HOST_EFI = '/usr/lib/systemd/boot/efi';
 const EPOCH = 1_700_000_000;
 
-/** The imager's systemd-stub / systemd-boot for a version (newest staged copy), else the host's. */
-function releaseEfi(version: string, name: 'systemd-stub.efi' | 'systemd-boot.efi'): string | undefined {
-  const work = join(release.outDir, 'work');
-  const staged = existsSync(work)
-    ? readdirSync(work)
-        .filter((d) => d.startsWith(`imager-install-${version}@`))
-        .map((d) => join(work, d, 'usr/install/amd64', name))
-        .filter((p) => existsSync(p))
-        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
-    : [];
-  const host = join(HOST_EFI, name === 'systemd-stub.efi' ? 'linuxx64.efi.stub' : 'systemd-bootx64.efi');
-  return staged[0] ?? (existsSync(host) ? host : undefined);
-}
-
-const stub = releaseEfi(newest, 'systemd-stub.efi');
-const sdBoot = releaseEfi(newest, 'systemd-boot.efi');
-const SKIP =
-  qemuSkipReason() ??
-  (existsSync(OVMF_FD) ? undefined : `${OVMF_FD} is missing (apt-get install ovmf): UKI boot tests skipped`) ??
-  (stub && sdBoot ? undefined : 'no systemd-stub/systemd-boot in the development release or the host (apt-get install systemd-boot-efi)');
+const { systemdStub: stub, systemdBoot: sdBoot } = release.boot[newest]!;
+const SKIP = qemuSkipReason() ?? (existsSync(OVMF_FD) ? undefined : `${OVMF_FD} is missing (apt-get install ovmf): UKI boot tests skipped`);
 const MTOOLS_SKIP = SKIP ?? fatToolsSkipReason(['mkfs.vfat', 'mmd', 'mcopy']);
 
 const work = mkdtempSync(join(tmpdir(), 'uki-boot-'));
@@ -62,7 +43,7 @@ let stubMajor = 0;
 async function buildUki(version: string, out: string): Promise<void> {
   const boot = release.boot[version]!;
   const sections = await talosUkiSections({ version, kernel: boot.kernel, initrd: boot.initramfs, cmdline: CMDLINE, profiles: extraUkiProfiles('iso', CMDLINE) });
-  await assembleUki({ stub: releaseEfi(version, 'systemd-stub.efi')!, sections, timestamp: EPOCH }, out);
+  await assembleUki({ stub: boot.systemdStub, sections, timestamp: EPOCH }, out);
 }
 
 beforeAll(async () => {
@@ -70,7 +51,7 @@ beforeAll(async () => {
   await buildUki(newest, newestUki);
   await buildUki(oldest, oldestUki);
   // systemd-stub names itself in .sdmagic: "#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####".
-  const magic = String(await (await PeFile.open(stub!)).readSection('.sdmagic'));
+  const magic = String(await (await PeFile.open(stub)).readSection('.sdmagic'));
   stubMajor = Number(/systemd-stub (\d+)/.exec(magic)?.[1] ?? 0);
 });
 
@@ -108,7 +89,7 @@ describe.skipIf(SKIP !== undefined)('UKIs boot with OVMF', () => {
 
   it('systemd-boot boots the multi-profile UKI from EFI/Linux on our ESP laid out like Talos ISO ESPs', async () => {
     const tree = new FatTree();
-    tree.file('EFI/BOOT/BOOTX64.EFI', { path: sdBoot! });
+    tree.file('EFI/BOOT/BOOTX64.EFI', { path: sdBoot });
     tree.file(`EFI/Linux/Talos-${newest}.efi`, { path: newestUki });
     // Talos writes `timeout 10` too; no menu wait here.
     tree.file('loader/loader.conf', { data: Buffer.from('timeout 0\nsecure-boot-enroll off\n') });

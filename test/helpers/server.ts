@@ -1,5 +1,7 @@
 // Starts the real service the way a user does (the CLI, as a child process)
-// on a free loopback port with its own data directory.
+// on a free loopback port with its own data directory. Installer prebuilds
+// are off unless a test asks for them (IF_PREBUILD_INSTALLERS=true): every
+// schematic created would otherwise start a build in the background.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,7 +41,7 @@ export async function startService(
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--listen', listen, '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', IF_METRICS_LISTEN: '127.0.0.1:0', ...env } },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IF_LOG_LEVEL: 'info', IF_METRICS_LISTEN: '127.0.0.1:0', IF_PREBUILD_INSTALLERS: 'false', ...env } },
   );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,8 +1,10 @@
 // kill -9 while schematics are being created: after a restart on the same
 // data directory every acknowledged schematic is there, byte for byte, and
-// nothing stored is corrupt.
+// nothing stored is corrupt. Scratch space left by builds killed mid-way is
+// swept when a process starts.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +57,27 @@ describe('crash safety of the schematic store', () => {
       }
     } finally {
       await second.stop();
+    }
+  });
+
+  it('sweeps scratch directories older than any build could run, and keeps fresh ones', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'if-test-'));
+    const stale = join(dataDir, 'tmp', 'build-killed');
+    const fresh = join(dataDir, 'tmp', 'build-running');
+    for (const dir of [stale, fresh]) {
+      mkdirSync(join(dir, 'initramfs'), { recursive: true });
+      writeFileSync(join(dir, 'initramfs', 'part'), 'half-written');
+    }
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    utimesSync(stale, twoDaysAgo, twoDaysAgo);
+    const svc = await startService(dataDir, { IF_BUILD_TIMEOUT_SECONDS: '3600' });
+    try {
+      for (let i = 0; i < 50 && existsSync(stale); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(stale)).toBe(false);
+      expect(readFileSync(join(fresh, 'initramfs', 'part'), 'utf8')).toBe('half-written');
+    } finally {
+      await svc.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

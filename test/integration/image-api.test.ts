@@ -52,10 +52,12 @@ describe('/image errors, as upstream answers them', () => {
     });
   });
 
-  it('says clearly when an output kind is not built yet', async () => {
-    const res = await get(`/image/${id}/${version}/metal-amd64.iso`);
-    expect(res.status).toBe(501);
-    expect(res.body).toMatch(/iso .*not implemented/);
+  it('refuses a dual-boot disk image for arm64 with a 400 that says what to use', async () => {
+    const created = await fetch(`${svc.url}/schematics`, { method: 'POST', body: 'customization:\n  bootloader: dual-boot\n' });
+    const dual = ((await created.json()) as { id: string }).id;
+    const res = await get(`/image/${dual}/${version}/metal-arm64.raw.zst`);
+    expect(res.status).toBe(400);
+    expect(res.body).toContain('use grub or sd-boot');
   });
 
   it('answers 400 for a version that is not semver', async () => {

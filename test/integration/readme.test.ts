@@ -41,6 +41,9 @@ afterAll(async () => {
   rmSync(join(ROOT, 'schematic.yaml'), { force: true });
   rmSync(join(ROOT, 'dev-schematic.yaml'), { force: true });
   rmSync('/tmp/initramfs-amd64.xz', { force: true });
+  rmSync('/tmp/metal-amd64.iso', { force: true });
+  rmSync('/tmp/nocloud-amd64.raw.tar.gz', { force: true });
+  rmSync('/tmp/disk.raw', { force: true });
 });
 
 describe('README examples', () => {

@@ -1,11 +1,13 @@
 // A version's inputs are pulled once however many callers ask together, are kept
 // on disk for the next process, and hold what a Talos release holds.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeImage } from '../../src/oci/image-writer.js';
+import { OciLayout } from '../../src/oci/layout.js';
 import { RegistryClient } from '../../src/oci/registry/client.js';
 import type { ImageRepository } from '../../src/oci/repository.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from '../../src/release/backend.js';
@@ -98,11 +100,26 @@ describe.each(backends)('release inputs from the %s backend', (_name, makeBacken
     expect(restarted.total()).toBe(0);
   });
 
-  it('says clearly when a version has no inputs for an architecture', async () => {
+  it('has the arm64 inputs in the same imager image, and says clearly when a version has no inputs for an architecture', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'if-inputs-'));
     dirs.push(dataDir);
     const releases = service(makeBackend(), dataDir);
-    await expect(releases.imagerInputs(parsePathVersion(release.versions[0]!), 'arm64')).rejects.toThrow(/has no arm64 inputs/);
+    const newest = release.versions.at(-1)!;
+    const arm64 = await releases.imagerInputs(parsePathVersion(newest), 'arm64');
+    expect(readFileSync(arm64.kernel).equals(readFileSync(release.arches.arm64.boot[newest]!.kernel))).toBe(true);
+    expect(readFileSync(arm64.initramfs).equals(readFileSync(release.arches.arm64.boot[newest]!.initramfs))).toBe(true);
+    expect(statSync(join(arm64.grubDir, 'arm64-efi')).isDirectory()).toBe(true);
     await expect(releases.imagerInputs(parsePathVersion('v1.3.0'), 'amd64')).rejects.toThrow('version 1.3.0 is not available');
+
+    // An imager with amd64 inputs only (as a release without arm64 would have).
+    const root = mkdtempSync(join(tmpdir(), 'if-amd64-only-'));
+    dirs.push(root);
+    const tree = join(root, 'tree');
+    mkdirSync(join(tree, 'usr/install/amd64'), { recursive: true });
+    for (const file of ['vmlinuz', 'initramfs.xz']) writeFileSync(join(tree, 'usr/install/amd64', file), file);
+    await writeImage(await OciLayout.create(join(root, 'layout/siderolabs/imager')), { layers: [{ directory: tree }], config: {}, platform: { os: 'linux', architecture: 'amd64' } }, newest);
+    const amd64Only = service(new LayoutReleaseBackend(join(root, 'layout')), dataDir);
+    await expect(amd64Only.imagerInputs(parsePathVersion(newest), 'amd64')).resolves.toBeDefined();
+    await expect(amd64Only.imagerInputs(parsePathVersion(newest), 'arm64')).rejects.toThrow(/has no arm64 inputs/);
   });
 });
