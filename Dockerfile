@@ -9,8 +9,9 @@ COPY workers ./workers
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
-# Host tools builds run: depmod (kmod) for extension kernel modules, zstd and xz for compression.
-RUN apt-get update && apt-get install -y --no-install-recommends kmod zstd xz-utils ca-certificates \
+# Host tools builds run: depmod (kmod) for extension kernel modules, zstd and xz for compression,
+# grub-mkimage (grub-common) for GRUB core images, mkfs.xfs (xfsprogs) for the BOOT partition.
+RUN apt-get update && apt-get install -y --no-install-recommends kmod zstd xz-utils grub-common xfsprogs ca-certificates \
     && rm -rf /var/lib/apt/lists/* && mkdir /data && chown node:node /data
 WORKDIR /app
 # The zstd binding allocates a large workspace per squashfs block: keep glibc from
