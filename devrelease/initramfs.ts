@@ -3,9 +3,10 @@
 // rejects CRC64) before.
 //
 // Real Talos' initramfs holds exactly `init` and `rootfs.sqsh`. Debian's
-// kernel has loop, squashfs and overlay as modules where Talos' kernel has
-// them built in, so this one also carries bin/busybox (for init's shell) and
-// those modules under modules/, loaded in the order of modules/load-order.
+// kernel has loop, squashfs, overlay and disk drivers as modules where Talos'
+// kernel has them built in, so this one also carries bin/busybox (for init's
+// shell) and those modules under modules/, loaded in the order of
+// modules/load-order.
 
 import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,8 +16,12 @@ import { SCRIPTS, renderScript } from './scripts.js';
 import type { TalosRelease } from './talos.js';
 import { listTree, normalizeTree } from './tree.js';
 
-/** What init needs before it can mount rootfs.sqsh and the layers. */
-export const INITRAMFS_MODULES = ['loop', 'squashfs', 'overlay'];
+/**
+ * What init needs before it can mount rootfs.sqsh and the layers, then the
+ * disk drivers of QEMU's IDE and virtio disks, so that the report can read
+ * the META partition of a disk image it booted from.
+ */
+export const INITRAMFS_MODULES = ['loop', 'squashfs', 'overlay', 'virtio_pci', 'virtio_blk', 'ata_piix', 'sd_mod'];
 
 export interface InitramfsInputs {
   release: TalosRelease;

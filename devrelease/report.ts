@@ -57,6 +57,10 @@ export interface BootReport {
   microcode: Array<{ name: string; size: number }>;
   metaRaw: Array<{ encoding: 'plain' | 'gzip'; payload: string }>;
   meta: Array<{ key: string; value: string }>;
+  /** The META partition of the boot disk, when there is one. */
+  metaPartition?: { device: string; adv: 'talos' | 'none'; checksum?: 'ok' | 'bad' };
+  /** The tags of that partition's talos ADV, in stored order. */
+  metaDisk: Array<{ key: string; value: string }>;
   errors: Array<{ stage: string; detail: string }>;
   /** Kernel log lines init dumps after a failure. */
   log: string[];
@@ -112,6 +116,7 @@ export function parseReport(consoleText: string): BootReport {
     microcode: [],
     metaRaw: [],
     meta: [],
+    metaDisk: [],
     errors: [],
     log: [],
   };
@@ -173,6 +178,16 @@ export function parseReport(consoleText: string): BootReport {
         break;
       case 'meta':
         report.meta.push({ key: f.key ?? '', value: f.value ?? '' });
+        break;
+      case 'meta-partition':
+        report.metaPartition = {
+          device: f.device ?? '',
+          adv: f.adv === 'talos' ? 'talos' : 'none',
+          ...(f.checksum !== undefined && { checksum: f.checksum === 'ok' ? 'ok' : 'bad' }),
+        };
+        break;
+      case 'meta-disk':
+        report.metaDisk.push({ key: f.key ?? '', value: f.value ?? '' });
         break;
       case 'error':
         report.errors.push({ stage: f.stage ?? '', detail: f.detail ?? '' });

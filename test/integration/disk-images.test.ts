@@ -73,7 +73,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  if (svc) rmSync(svc.dataDir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -170,7 +169,6 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
       expect(createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')).toBe(first);
     } finally {
       await other.stop();
-      rmSync(other.dataDir, { recursive: true, force: true });
     }
   });
 

@@ -57,7 +57,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  if (svc) rmSync(svc.dataDir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -159,7 +158,6 @@ describe.skipIf(SKIP !== undefined)('metal ISOs and UKIs as served', () => {
       expect(sha256(ukiAgain)).toBe(sha256(join(work, 'newest-uki.efi')));
     } finally {
       await other.stop();
-      rmSync(other.dataDir, { recursive: true, force: true });
     }
   });
 
@@ -179,7 +177,6 @@ describe.skipIf(SKIP !== undefined)('metal ISOs and UKIs as served', () => {
       expect((await fetch(url)).status).toBe(503);
     } finally {
       await bare.stop();
-      rmSync(bare.dataDir, { recursive: true, force: true });
     }
   });
 });
