@@ -12,6 +12,7 @@ import { buildInitramfs } from '../build/initramfs/build.js';
 import { buildTalosUki } from '../build/uki/build.js';
 import type { ReleaseService } from '../release/release.js';
 import { buildKernelCmdline, cmdlineCustomization, UnsupportedCustomizationError } from '../talos/kernel-args.js';
+import { FACTORY_SOURCE_DATE_EPOCH } from '../talos/source-date.js';
 import { versionTag } from '../talos/version.js';
 import type { ProgressReporter } from './build-spec.js';
 import { type AssetTarget, InvalidAssetRequestError } from './target.js';
@@ -95,7 +96,7 @@ export class BootFiles {
         kernel: inputs.kernel,
         initramfs,
         cmdline: this.cmdline(target),
-        sourceDateEpoch: await this.releases.sourceDateEpoch(version),
+        sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH,
       },
       output,
     );

@@ -26,8 +26,6 @@ export class Installers {
   constructor(
     private readonly releases: ReleaseService,
     private readonly bootFiles: BootFiles,
-    /** The release registry's host, named in installer tarballs' tags. */
-    private readonly releaseRegistry: string,
   ) {}
 
   /**
@@ -46,14 +44,18 @@ export class Installers {
     return archive;
   }
 
-  /** `installer-<arch>.tar`: one architecture's installer in `docker save` format, tagged with its base image as upstream's imager tags it. */
+  /**
+   * `installer-<arch>.tar`: one architecture's installer in `docker save`
+   * format, tagged as upstream's factory tags it: its base image's name as
+   * configured there (no registry host) and the version.
+   */
   async dockerTar(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
     const { layout, manifests } = await this.images(target, dir, progress, [target.request.arch]);
     const fetched = await layout.fetchManifest(manifests[0]!.digest);
     if (fetched.parsed.kind !== 'image') throw new Error('installer manifest is not an image manifest');
     progress(90, 'packing');
     const archive = join(dir, 'installer.tar');
-    const repoTag = `${this.releaseRegistry}/${this.releases.installerBaseImage(target.version)}:${versionTag(target.version)}`;
+    const repoTag = `${this.releases.installerBaseImage(target.version)}:${versionTag(target.version)}`;
     await pipeline(dockerArchive(layout, fetched.parsed.manifest, repoTag), createWriteStream(archive));
     return archive;
   }

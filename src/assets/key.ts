@@ -13,10 +13,10 @@ export const RECIPE_VERSIONS: Record<OutputKind, number> = {
   kernel: 1,
   cmdline: 1,
   initramfs: 1,
-  uki: 1,
-  iso: 1,
-  image: 5,
-  installer: 1,
+  uki: 2,
+  iso: 2,
+  image: 6,
+  installer: 2,
 };
 
 export interface AssetKeyParts {

@@ -10,9 +10,10 @@ import { writeDiskImage } from '../build/disk/output.js';
 import { buildTalosIso } from '../build/iso/build.js';
 import type { ReleaseService } from '../release/release.js';
 import { BOOTLOADERS } from '../schematic/model.js';
-import { selectBootloader } from '../talos/bootloader.js';
+import { type BootloaderKind, selectBootloader } from '../talos/bootloader.js';
 import { DEFAULT_RAW_DISK_SIZE } from '../talos/platforms.js';
 import { Quirks } from '../talos/quirks.js';
+import { FACTORY_SOURCE_DATE_EPOCH } from '../talos/source-date.js';
 import { versionTag } from '../talos/version.js';
 import { BootFiles, subdir } from './boot-files.js';
 import type { ProgressReporter } from './build-spec.js';
@@ -38,8 +39,6 @@ export interface AssetProducerOptions {
   workDir: string;
   /** The factory's external URL (named in the schematic extension). */
   externalUrl: string;
-  /** The release registry's host, named in installer tarballs' tags. */
-  releaseRegistry: string;
   logger: Logger;
 }
 
@@ -49,7 +48,7 @@ export class AssetProducer {
 
   constructor(private readonly options: AssetProducerOptions) {
     this.bootFiles = new BootFiles(options.releases, options.externalUrl);
-    this.installers = new Installers(options.releases, this.bootFiles, options.releaseRegistry);
+    this.installers = new Installers(options.releases, this.bootFiles);
   }
 
   /** Checks what upstream refuses before any build starts (400s). */
@@ -75,6 +74,11 @@ export class AssetProducer {
     }
     if (schematic.schematic.overlay.name !== '' && !new Quirks(version).supportsOverlay()) {
       throw new InvalidAssetRequestError(`overlay is not supported for Talos version ${versionTag(version)}`);
+    }
+    // An overlay (SBC) changes the command line, the disk and the installer; building without it would
+    // hand out an image that does not boot the board. The kernel and the initramfs do not depend on it.
+    if (schematic.schematic.overlay.name !== '' && request.kind !== 'kernel' && request.kind !== 'initramfs') {
+      throw new AssetNotImplementedError(`overlays (${schematic.schematic.overlay.name}) are not implemented yet: ${request.fileName} cannot be built for this schematic`);
     }
   }
 
@@ -119,8 +123,7 @@ export class AssetProducer {
 
   private async iso(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
     const { version, request, schematic } = target;
-    const releases = this.options.releases;
-    const inputs = await releases.imagerInputs(version, request.arch);
+    const inputs = await this.options.releases.imagerInputs(version, request.arch);
     const bootloader = selectBootloader({
       version,
       arch: request.arch,
@@ -128,10 +131,7 @@ export class AssetProducer {
       kind: 'iso',
       schematicChoice: schematic.schematic.customization.bootloader,
     });
-    const cmdline = this.cmdline(target);
-    // GRUB boots the kernel and initramfs; systemd-boot the UKI (a dual-boot ISO carries both).
-    const { uki, initramfs } =
-      bootloader === 'grub' ? { uki: undefined, initramfs: await this.bootFiles.initramfs(target, await subdir(dir, 'initramfs'), progress) } : await this.bootFiles.uki(target, dir, progress);
+    const { uki, initramfs } = await this.bootPayload(target, bootloader, dir, progress);
     progress(80, 'writing the ISO');
     const output = join(dir, 'image.iso');
     await buildTalosIso(
@@ -142,10 +142,10 @@ export class AssetProducer {
         grubResetEntry: new Quirks(version).grubResetEntry(),
         kernel: inputs.kernel,
         initramfs,
-        cmdline,
+        cmdline: this.cmdline(target),
         ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
         grubDir: inputs.grubDir,
-        sourceDateEpoch: await releases.sourceDateEpoch(version),
+        sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH,
         workDir: await subdir(dir, 'iso'),
       },
       output,
@@ -155,14 +155,11 @@ export class AssetProducer {
 
   private async diskImage(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
     const { version, request, schematic } = target;
-    const releases = this.options.releases;
     const customization = schematic.schematic.customization;
-    const inputs = await releases.imagerInputs(version, request.arch);
+    const inputs = await this.options.releases.imagerInputs(version, request.arch);
     const bootloader = selectBootloader({ version, arch: request.arch, secureBoot: request.secureBoot, kind: 'image', schematicChoice: customization.bootloader });
-    const { uki, initramfs } =
-      bootloader === 'grub' ? { uki: undefined, initramfs: await this.bootFiles.initramfs(target, await subdir(dir, 'initramfs'), progress) } : await this.bootFiles.uki(target, dir, progress);
+    const { uki, initramfs } = await this.bootPayload(target, bootloader, dir, progress);
     progress(75, 'laying out the disk');
-    const sourceDateEpoch = await releases.sourceDateEpoch(version);
     const disk = await planTalosDisk({
       version,
       versionTag: versionTag(version),
@@ -177,13 +174,19 @@ export class AssetProducer {
       ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
       grubDir: inputs.grubDir,
       meta: (customization.meta ?? []).map((m) => ({ key: Number(m.key), value: m.value })),
-      sourceDateEpoch,
+      sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH,
       workDir: await subdir(dir, 'disk'),
     });
     progress(80, 'writing the disk image');
     const output = join(dir, 'disk.image');
-    await writeDiskImage(disk, { format: request.diskFormat ?? 'raw', compression: request.compression ?? 'none', sourceDateEpoch }, output);
+    await writeDiskImage(disk, { format: request.diskFormat ?? 'raw', compression: request.compression ?? 'none', sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH }, output);
     return output;
+  }
+
+  /** What the boot loader boots: GRUB the initramfs (with the kernel), systemd-boot the UKI (a dual-boot image carries both). */
+  private async bootPayload(target: AssetTarget, bootloader: BootloaderKind, dir: string, progress: ProgressReporter): Promise<{ uki?: string; initramfs: string }> {
+    if (bootloader === 'grub') return { initramfs: await this.bootFiles.initramfs(target, await subdir(dir, 'initramfs'), progress) };
+    return this.bootFiles.uki(target, dir, progress);
   }
 
   /** Runs a build in its own scratch directory; the directory goes when the asset is released or the build fails. */

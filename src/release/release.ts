@@ -86,8 +86,6 @@ export class ReleaseService {
   private readonly overlayCatalogs: LRUCache<string, OverlayRef[]>;
   /** `<repository>:<tag>` → the digest it points at now. */
   private readonly digests: LRUCache<string, string>;
-  /** Imager digest → its SOURCE_DATE_EPOCH. */
-  private readonly epochs = new LRUCache<string, number>({ max: 256 });
 
   constructor(private readonly options: ReleaseOptions) {
     this.images = options.images ?? OFFICIAL_IMAGE_NAMES;
@@ -154,23 +152,6 @@ export class ReleaseService {
   async imagerDigest(version: TalosVersion): Promise<string> {
     const tag = await this.requireVersion(version);
     return (await this.digests.fetch(`${this.images.imager}:${tag}`)) ?? '';
-  }
-
-  /**
-   * SOURCE_DATE_EPOCH for a version's builds: when its imager image was made
-   * (Talos builds reproducibly, so that is the release's source date), 0 when
-   * the image does not say. Fixed per imager digest, so assets stay reproducible.
-   */
-  async sourceDateEpoch(version: TalosVersion): Promise<number> {
-    const digest = await this.imagerDigest(version);
-    const known = this.epochs.get(digest);
-    if (known !== undefined) return known;
-    const repo = await this.options.backend.repository(this.images.imager);
-    const { config } = await resolveImage(repo, digest, CATALOG_PLATFORM);
-    const created = config.created ? Date.parse(config.created) : NaN;
-    const epoch = Number.isFinite(created) && created > 0 ? Math.floor(created / 1000) : 0;
-    this.epochs.set(digest, epoch);
-    return epoch;
   }
 
   /** The digest of the installer base image of a version (part of installer asset keys). */

@@ -93,7 +93,7 @@ describe('installer images through /v2', () => {
     const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string; Layers: string[] };
     expect(inspect.Architecture).toBe('amd64');
     const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }>;
-    expect(index[0]!.RepoTags).toEqual([`ghcr.io/siderolabs/installer:${legacy}`]);
+    expect(index[0]!.RepoTags).toEqual([`siderolabs/installer:${legacy}`]);
     const layer = execFileSync('tar', ['-xOf', file, index[0]!.Layers.at(-1)!], { maxBuffer: 1 << 28 });
     const layerFile = join(work, 'artifacts.tar.gz');
     writeFileSync(layerFile, layer);
@@ -284,7 +284,7 @@ describe(`installers with systemd-boot and a UKI (${current})`, () => {
     const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string; Layers: string[] };
     expect(inspect.Architecture).toBe('amd64');
     const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }>;
-    expect(index[0]!.RepoTags).toEqual([`ghcr.io/siderolabs/installer-base:${current}`]);
+    expect(index[0]!.RepoTags).toEqual([`siderolabs/installer-base:${current}`]);
     const root = join(work, 'docker-archive');
     mkdirSync(root);
     execFileSync('bash', ['-euo', 'pipefail', '-c', `tar -xOf "${file}" "${index[0]!.Layers.at(-1)!}" | tar -xz -C "${root}"`]);

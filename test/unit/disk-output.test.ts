@@ -1,9 +1,11 @@
 // writeDiskImage: the uncompressed raw disk and fixed VHD land as sparse
 // files with the same bytes the streams give (qemu-img reads the VHD as the
-// raw disk), and the other outputs are the streams written out.
+// raw disk), the other outputs are the streams written out, and a `.tar.gz`
+// holds the image of any format as `disk.raw` (GNU tar reads it back).
 
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,4 +55,24 @@ describe.skipIf(SKIP !== undefined)('writeDiskImage', () => {
     expect(qemuImgCheck(path, 'qcow2').status).toBe(0);
     expect(qemuImgCompare(raw, path, 'qcow2').status).toBe(0);
   });
+
+  for (const format of ['raw', 'qcow2', 'vhd', 'ova'] as const) {
+    it(`packs a ${format} image as disk.raw in a .tar.gz, as upstream renames it before tarring`, async () => {
+      const path = join(tmp.path, `${format}.tar.gz`);
+      await writeDiskImage(disk, { format, compression: 'tar.gz', sourceDateEpoch: 1_559_424_892 }, path);
+      const listing = execFileSync('tar', ['-tvzf', path, '--numeric-owner', '--full-time'], { encoding: 'utf8' });
+      expect(listing).toMatch(/^-rw-r--r-- 0\/0 .* 2019-06-01 21:34:52 disk\.raw\n$/);
+      const out = join(tmp.path, `untar-${format}`);
+      mkdirSync(out);
+      execFileSync('tar', ['-xzf', path, '-C', out]);
+      const member = join(out, 'disk.raw');
+      if (format === 'ova') {
+        expect(execFileSync('tar', ['-tf', member], { encoding: 'utf8' })).toBe('disk.ovf\ndisk.mf\ndisk.vmdk\n');
+      } else {
+        expect(qemuImgCompare(raw, member, format === 'vhd' ? 'vpc' : format).status).toBe(0);
+      }
+      // Holes stay holes where the image has them (the raw disk and the fixed VHD).
+      if (format === 'raw' || format === 'vhd') expect(allocated(member)).toBeLessThan(64 * MiB);
+    });
+  }
 });

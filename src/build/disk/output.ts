@@ -1,17 +1,20 @@
 // A planned disk as the file a user downloads: raw, qcow2 (8 KiB clusters,
 // as upstream's qemu-img options), fixed VHD (force_size) or an OVA
 // (stream-optimized VMDK with upstream's OVF), then compressed as the name
-// asks: zstd -18, xz -0, gzip -6, or a sparse `disk.raw` in a gzip'ed tar.
+// asks: zstd -18, xz -0, gzip -6, or a gzip'ed tar holding the image as
+// `disk.raw` whatever its format (upstream renames the image before tarring
+// it), sparse where the image has holes.
 // Everything streams from the sparse description; an uncompressed raw or VHD
 // goes to a file with its zeros left as holes.
 
 import { createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Codec, compressStream } from '../../formats/compression.js';
-import { type SparseDisk, bytesExtent, rawDiskStream, sparseDisk, writeSparseFile } from '../../formats/disk/sparse.js';
+import { type SparseDisk, bytesExtent, fileExtent, rawDiskStream, sparseDisk, streamExtent, writeSparseFile } from '../../formats/disk/sparse.js';
 import { createOva } from '../../formats/ova.js';
-import { qcow2Stream } from '../../formats/qcow2.js';
+import { planQcow2, qcow2Stream } from '../../formats/qcow2.js';
 import { sparseTarStream } from '../../formats/sparse-tar.js';
 import { type VhdOptions, encodeVhdFooter, planVhd, vhdFixedStream } from '../../formats/vhd.js';
 import type { Compression, DiskFormat } from '../../talos/platforms.js';
@@ -25,21 +28,54 @@ export interface DiskOutputOptions {
 const QCOW2_CLUSTER = 8 * 1024;
 const VHD_OPTIONS: VhdOptions = { forceSize: true };
 
+function ova(disk: SparseDisk): Promise<Readable> {
+  return createOva(disk, {
+    ovf: {
+      name: 'talos',
+      product: { info: 'Talos Virtual Appliance', properties: [{ key: 'talos.config', label: 'Talos config data', description: 'Inline Talos config' }] },
+    },
+  });
+}
+
 async function formatted(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
   switch (options.format) {
     case 'raw':
-      return options.compression === 'tar.gz' ? sparseTarStream('disk.raw', disk, { mtime: options.sourceDateEpoch }) : rawDiskStream(disk);
+      return rawDiskStream(disk);
     case 'qcow2':
       return qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER });
     case 'vhd':
       return vhdFixedStream(disk, VHD_OPTIONS);
     case 'ova':
-      return createOva(disk, {
-        ovf: {
-          name: 'talos',
-          product: { info: 'Talos Virtual Appliance', properties: [{ key: 'talos.config', label: 'Talos config data', description: 'Inline Talos config' }] },
-        },
-      });
+      return ova(disk);
+  }
+}
+
+/** A fixed VHD file: the raw disk with the footer after it, holes kept. */
+function vhdFile(disk: SparseDisk): SparseDisk {
+  const { currentSize, fileSize } = planVhd(disk.size, VHD_OPTIONS);
+  return sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, VHD_OPTIONS))]);
+}
+
+/**
+ * The image file a `.tar.gz` holds, described as a sparse file: the raw disk
+ * and a fixed VHD keep their holes, a qcow2 is streamed (its size is planned
+ * up front), an OVA (sized only once written) is written to `scratch` first.
+ */
+async function tarMember(disk: SparseDisk, format: DiskFormat, scratch: string): Promise<SparseDisk> {
+  switch (format) {
+    case 'raw':
+      return disk;
+    case 'vhd':
+      return vhdFile(disk);
+    case 'qcow2': {
+      const { fileSize } = planQcow2(disk, { clusterSize: QCOW2_CLUSTER });
+      return sparseDisk(fileSize, [streamExtent(0, fileSize, () => qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER }))]);
+    }
+    case 'ova': {
+      await pipeline(await ova(disk), createWriteStream(scratch));
+      const { size } = await stat(scratch);
+      return sparseDisk(size, [fileExtent(0, scratch, size)]);
+    }
   }
 }
 
@@ -51,9 +87,8 @@ const CODECS: Record<Compression, { codec: Codec; level?: number; xzCheck?: 'crc
   'tar.gz': { codec: 'gzip', level: 6 },
 };
 
-export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
-  const source = await formatted(disk, options);
-  const { codec, level, xzCheck } = CODECS[options.compression];
+function compressed(source: Readable, compression: Compression): Readable {
+  const { codec, level, xzCheck } = CODECS[compression];
   if (codec === 'none') return source;
   const compressor = compressStream(codec, { ...(level !== undefined && { level }), ...(xzCheck && { xzCheck }) });
   source.on('error', (error) => compressor.destroy(error));
@@ -65,11 +100,24 @@ export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptio
  * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
  * takes the space of its data, not 8 GiB.
  */
+/** The downloadable image as one stream, for every compression but `.tar.gz` (which writeDiskImage packs). */
+export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
+  if (options.compression === 'tar.gz') throw new Error('disk image: a .tar.gz is packed by writeDiskImage');
+  return compressed(await formatted(disk, options), options.compression);
+}
+
 export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, path: string): Promise<void> {
   if (options.compression === 'none' && options.format === 'raw') return writeSparseFile(disk, path);
-  if (options.compression === 'none' && options.format === 'vhd') {
-    const { currentSize, fileSize } = planVhd(disk.size, VHD_OPTIONS);
-    return writeSparseFile(sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, VHD_OPTIONS))]), path);
+  if (options.compression === 'none' && options.format === 'vhd') return writeSparseFile(vhdFile(disk), path);
+  if (options.compression === 'tar.gz') {
+    const scratch = `${path}.member`;
+    try {
+      const member = await tarMember(disk, options.format, scratch);
+      await pipeline(compressed(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), 'tar.gz'), createWriteStream(path));
+    } finally {
+      await rm(scratch, { force: true });
+    }
+    return;
   }
   await pipeline(await diskImageStream(disk, options), createWriteStream(path));
 }

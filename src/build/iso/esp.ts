@@ -59,6 +59,7 @@ export async function writeSdBootEsp(files: SdBootFiles, sourceDateEpoch: number
 export async function writeGrubEsp(arch: Arch, grubEfi: string, sourceDateEpoch: number, out: string): Promise<void> {
   const tree = new FatTree();
   tree.file(removableMediaLoader(arch), { path: grubEfi });
-  const image = await planFat(tree, { label: 'EFI', timestamp: sourceDateEpoch });
+  // grub-mkrescue takes the ESP's serial from GRUB_FAT_SERIAL_NUMBER, which the imager sets to the epoch.
+  const image = await planFat(tree, { label: 'EFI', timestamp: sourceDateEpoch, volumeId: sourceDateEpoch >>> 0 });
   await writeFatImage(image, out);
 }
