@@ -112,6 +112,17 @@ describe('installer images through /v2', () => {
     const bytes = Buffer.from(await byDigest.arrayBuffer());
     expect(`sha256:${sha(bytes)}`).toBe(digest);
     expect(Number(head.headers.get('content-length'))).toBe(bytes.length);
+
+    // A layer's digest is a blob, not a manifest; an empty range is unsatisfiable.
+    const image = JSON.parse(bytes.toString()) as { manifests: Array<{ digest: string }> };
+    const manifest = (await (await fetch(`${svc.url}/v2/installer/${id}/manifests/${image.manifests[0]!.digest}`)).json()) as { layers: Array<{ digest: string; size: number }> };
+    const layer = manifest.layers[0]!;
+    const asManifest = await fetch(`${svc.url}/v2/installer/${id}/manifests/${layer.digest}`);
+    expect(asManifest.status).toBe(404);
+    expect(((await asManifest.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('MANIFEST_UNKNOWN');
+    const backwards = await fetch(`${svc.url}/v2/installer/${id}/blobs/${layer.digest}`, { headers: { Range: 'bytes=10-5' } });
+    expect(backwards.status).toBe(416);
+    expect(backwards.headers.get('content-range')).toBe(`bytes */${layer.size}`);
   });
 
   it.each([
@@ -120,8 +131,11 @@ describe('installer images through /v2', () => {
     ['a version the release lacks', () => `/v2/installer/${id}/manifests/v1.5.0`, 404, 'MANIFEST_UNKNOWN'],
     ['a tag that is no version', () => `/v2/installer/${id}/manifests/stable`, 404, 'MANIFEST_UNKNOWN'],
     ['an unknown blob', () => `/v2/installer/${id}/blobs/sha256:${'1'.repeat(64)}`, 404, 'BLOB_UNKNOWN'],
-    ['secure boot without keys', () => `/v2/installer-secureboot/${id}/manifests/${legacy}`, 400, 'DENIED'],
+    ['a version tag without its v (upstream looks it up as it is)', () => `/v2/installer/${id}/manifests/${legacy.slice(1)}`, 404, 'MANIFEST_UNKNOWN'],
+    ['a digest under an unknown schematic', () => `/v2/installer/${'0'.repeat(64)}/manifests/sha256:${'1'.repeat(64)}`, 404, 'NAME_UNKNOWN'],
+    ['secure boot without keys', () => `/v2/installer-secureboot/${id}/manifests/${legacy}`, 400, 'UNSUPPORTED'],
     ['an unknown path', () => `/v2/installer/${id}/referrers`, 404, 'NAME_UNKNOWN'],
+    ['an unknown resource, before the image name is judged', () => `/v2/foo/${id}/bar/x`, 404, 'NAME_UNKNOWN'],
   ])('answers %s with an OCI error', async (_what, path, status, code) => {
     const res = await fetch(`${svc.url}${path()}`);
     expect(res.status).toBe(status);

@@ -1,8 +1,10 @@
 // The OCI distribution endpoint `talosctl upgrade` pulls installers from:
 // /v2/ (ping), /v2/<image>/<schematic>/manifests/<tag|digest> and
-// /v2/<image>/<schematic>/blobs/<digest>, where <image> is `installer`,
-// `<platform>-installer` and their `-secureboot` forms. A tag builds (once) the
-// installer for that Talos version; digests are served from what was built.
+// /v2/<image>/<schematic>/blobs/<digest>, where <image> is `installer` or
+// `<platform>-installer` (their `-secureboot` forms are refused while
+// SecureBoot is not offered). A tag builds (once) the installer for that
+// Talos version; digests are served from what was built. Checked in
+// upstream's order: the path's shape, the schematic, then the image name.
 
 import type { Express, Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +15,8 @@ import type { DigestIndex } from '../../cache/digest-index.js';
 import { BuildFailedError } from '../../jobs/queue.js';
 import { OciArchiveRepository } from '../../oci/archive.js';
 import { isDigest } from '../../oci/digest.js';
+import { OciError } from '../../oci/errors.js';
+import { InvalidManifestError } from '../../oci/manifest.js';
 import { VersionNotAvailableError } from '../../release/errors.js';
 import type { ReleaseService } from '../../release/release.js';
 import type { SchematicService } from '../../schematic/index.js';
@@ -60,6 +64,8 @@ async function versionFor(tag: string, releases: ReleaseService): Promise<TalosV
     if (!newest) throw new RegistryError(404, 'MANIFEST_UNKNOWN', 'no Talos version is available');
     return newest;
   }
+  // Upstream looks any other tag up as it is, and only Talos versions (v...) are ever pushed.
+  if (!tag.startsWith('v')) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `unknown tag ${tag}: tags are Talos versions such as v1.12.0, or latest`);
   try {
     return parsePathVersion(tag);
   } catch (error) {
@@ -81,17 +87,27 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
   };
 
   const sendManifest = async (req: Request, res: Response, archive: OciArchiveRepository, reference: string): Promise<void> => {
-    const { descriptor, bytes } = await archive.fetchManifest(reference);
+    const { descriptor, bytes } = await archive.fetchManifest(reference).catch((error: unknown) => {
+      // A digest of a layer or a config, or of nothing in this archive.
+      if (error instanceof OciError || error instanceof InvalidManifestError) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `${reference} is not a manifest here`);
+      throw error;
+    });
     res.status(200).setHeader('Content-Type', descriptor.mediaType);
     res.setHeader('Content-Length', bytes.length);
     res.setHeader('Docker-Content-Digest', descriptor.digest);
     res.end(req.method === 'HEAD' ? undefined : bytes);
   };
 
-  const manifests = async (req: Request, res: Response, image: string, id: string, reference: string): Promise<void> => {
-    if (isDigest(reference)) return sendManifest(req, res, await byDigest(reference), reference);
+  const requireSchematic = async (id: string) => {
     const schematic = await deps.schematics.getParsed(id);
     if (!schematic) throw new RegistryError(404, 'NAME_UNKNOWN', `schematic ID ${JSON.stringify(id)} not found`);
+    return schematic;
+  };
+
+  const manifests = async (req: Request, res: Response, image: string, id: string, reference: string): Promise<void> => {
+    const schematic = await requireSchematic(id);
+    installerFileName(image);
+    if (isDigest(reference)) return sendManifest(req, res, await byDigest(reference), reference);
     const version = await versionFor(reference, deps.releases);
     const prepared = await deps.assets.prepare(schematic, version, parseAssetPath(installerFileName(image)), 'oci-archive');
     const archive = await archiveOf(await deps.assets.fetch(prepared));
@@ -100,17 +116,20 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     return sendManifest(req, res, archive, tags[0] ?? reference);
   };
 
-  const blobs = async (req: Request, res: Response, digest: string): Promise<void> => {
+  const blobs = async (req: Request, res: Response, image: string, id: string, digest: string): Promise<void> => {
+    await requireSchematic(id);
+    installerFileName(image);
     if (!isDigest(digest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${digest}`);
     const archive = await byDigest(digest).catch((error: unknown) => {
       if (error instanceof RegistryError) throw new RegistryError(404, 'BLOB_UNKNOWN', error.message);
       throw error;
     });
-    const size = archive.blobSize(digest)!;
+    const size = archive.blobSize(digest);
+    if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `${digest} is not known here: pull by tag first`);
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     const end = range && range[2] !== '' ? Math.min(Number(range[2]), size - 1) : size - 1;
-    if (range && start >= size) {
+    if (range && (start >= size || start > end)) {
       res.status(416).setHeader('Content-Range', `bytes */${size}`);
       res.end();
       return;
@@ -126,8 +145,8 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
 
   /** Not in upstream's endpoint, but clients such as `skopeo inspect` list tags: the versions on offer. */
   const tags = async (res: Response, image: string, id: string): Promise<void> => {
+    await requireSchematic(id);
     installerFileName(image);
-    if (!(await deps.schematics.getParsed(id))) throw new RegistryError(404, 'NAME_UNKNOWN', `schematic ID ${JSON.stringify(id)} not found`);
     const versions = (await deps.releases.versions()).map((v) => `v${v.version}`);
     const body = Buffer.from(JSON.stringify({ name: `${image}/${id}`, tags: [...versions, 'latest'] }));
     res.status(200).setHeader('Content-Type', 'application/json');
@@ -148,18 +167,16 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
       if (parts.length === 4 && resource === 'tags' && reference === 'list' && image !== undefined && id !== undefined) {
         return await tags(res, image, id);
       }
-      if (parts.length !== 4 || image === undefined || id === undefined || reference === undefined) {
-        throw new RegistryError(404, 'NAME_UNKNOWN', 'unknown registry path');
+      if (parts.length !== 4 || image === undefined || id === undefined || reference === undefined || (resource !== 'manifests' && resource !== 'blobs')) {
+        throw new RegistryError(404, 'NAME_UNKNOWN', `unknown registry path: ${JSON.stringify(req.path)}`);
       }
-      installerFileName(image); // refuses other image names before anything else
       if (resource === 'manifests') return await manifests(req, res, image, id, reference);
-      if (resource === 'blobs') return await blobs(req, res, reference);
-      throw new RegistryError(404, 'NAME_UNKNOWN', 'unknown registry path');
+      return await blobs(req, res, image, id, reference);
     } catch (error) {
       if (res.headersSent) return void res.destroy(error as Error);
       if (error instanceof RegistryError) return sendRegistryError(res, error);
       if (error instanceof VersionNotAvailableError) return sendRegistryError(res, new RegistryError(404, 'MANIFEST_UNKNOWN', error.message));
-      if (error instanceof InvalidAssetRequestError) return sendRegistryError(res, new RegistryError(400, 'DENIED', error.message));
+      if (error instanceof InvalidAssetRequestError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
       if (error instanceof AssetNotImplementedError) return sendRegistryError(res, new RegistryError(501, 'UNSUPPORTED', error.message));
       if (error instanceof BuildFailedError) return sendRegistryError(res, new RegistryError(500, 'UNKNOWN', `installer build failed: ${error.message}`));
       next(error);
