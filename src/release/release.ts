@@ -213,10 +213,12 @@ export class ReleaseService {
   async installerBase(version: TalosVersion, arch: Arch): Promise<OciLayout> {
     const tag = await this.requireVersion(version);
     const name = this.installerBaseImage(version);
-    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, `installer-base-${arch}`), async (tmp) => {
+    // Kept per digest, as the imager inputs: asset keys name this digest, so a tag published again must not reuse the old copy.
+    const digest = await this.installerBaseDigest(version);
+    const dir = await materializeDirectory(join(this.options.dataDir, 'releases', tag, `installer-base-${digestHex(digest).slice(0, 16)}-${arch}`), async (tmp) => {
       const repo = await this.options.backend.repository(name);
       const layout = await OciLayout.create(tmp);
-      await copyImage(repo, tag, layout, { tag, platforms: [{ os: 'linux', architecture: arch }] });
+      await copyImage(repo, digest, layout, { tag, platforms: [{ os: 'linux', architecture: arch }] });
       this.options.logger.info({ version: tag, image: name, arch }, 'pulled installer base');
     });
     return OciLayout.open(dir);
