@@ -100,7 +100,7 @@ export class AssetService {
    * (upstream issue #456: cold installer pulls time out).
    */
   async prebuildInstaller(schematic: ParsedSchematic): Promise<void> {
-    const newest = (await this.options.releases.versions()).filter((v) => v.prerelease.length === 0).at(-1);
+    const newest = await this.options.releases.newestStable();
     if (!newest) return;
     this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'));
   }

@@ -105,6 +105,11 @@ export class ReleaseService {
     return (await this.versionList.fetch('versions')) ?? [];
   }
 
+  /** The newest version that is not a pre-release (what `latest` means), if any. */
+  async newestStable(): Promise<TalosVersion | undefined> {
+    return (await this.versions()).filter((v) => v.prerelease.length === 0).at(-1);
+  }
+
   brokenVersions(): readonly TalosVersion[] {
     return this.options.brokenVersions;
   }

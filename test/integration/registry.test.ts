@@ -136,6 +136,7 @@ describe('installer images through /v2', () => {
     ['secure boot without keys', () => `/v2/installer-secureboot/${id}/manifests/${legacy}`, 400, 'UNSUPPORTED'],
     ['an unknown path', () => `/v2/installer/${id}/referrers`, 404, 'NAME_UNKNOWN'],
     ['an unknown resource, before the image name is judged', () => `/v2/foo/${id}/bar/x`, 404, 'NAME_UNKNOWN'],
+    ['the source image proxy, which is not offered', () => `/v2/siderolabs/installer-base/manifests/${legacy}`, 501, 'UNSUPPORTED'],
   ])('answers %s with an OCI error', async (_what, path, status, code) => {
     const res = await fetch(`${svc.url}${path()}`);
     expect(res.status).toBe(status);

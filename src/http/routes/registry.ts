@@ -59,8 +59,7 @@ function installerFileName(image: string): string {
 
 async function versionFor(tag: string, releases: ReleaseService): Promise<TalosVersion> {
   if (tag === 'latest') {
-    const stable = (await releases.versions()).filter((v) => v.prerelease.length === 0);
-    const newest = stable.at(-1);
+    const newest = await releases.newestStable();
     if (!newest) throw new RegistryError(404, 'MANIFEST_UNKNOWN', 'no Talos version is available');
     return newest;
   }
@@ -166,6 +165,10 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
       const [image, id, resource, reference] = parts;
       if (parts.length === 4 && resource === 'tags' && reference === 'list' && image !== undefined && id !== undefined) {
         return await tags(res, image, id);
+      }
+      if (image === 'siderolabs') {
+        // Upstream proxies its release images (installer-base, imager, ...) from here; this factory reads them itself.
+        throw new RegistryError(501, 'UNSUPPORTED', `the source image proxy (/v2/siderolabs/...) is not offered here: pull siderolabs/${parts.slice(1, -2).join('/')} from the release registry`);
       }
       if (parts.length !== 4 || image === undefined || id === undefined || reference === undefined || (resource !== 'manifests' && resource !== 'blobs')) {
         throw new RegistryError(404, 'NAME_UNKNOWN', `unknown registry path: ${JSON.stringify(req.path)}`);
