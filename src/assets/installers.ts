@@ -6,12 +6,10 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { buildInstallerImage, type InstallerArtifact } from '../build/installer/installer-image.js';
+import { installerImageSpec, type InstallerArtifact } from '../build/installer/installer-image.js';
 import { dockerArchive } from '../oci/docker-archive.js';
-import { tarDirectory } from '../oci/image-writer.js';
+import { type ImageSpec, tarDirectory, writeImageIndex } from '../oci/image-writer.js';
 import { OciLayout } from '../oci/layout.js';
-import { type Descriptor, encodeManifest, type ImageIndex } from '../oci/manifest.js';
-import { MEDIA_TYPE } from '../oci/media-types.js';
 import { InvalidReleaseError } from '../release/errors.js';
 import type { Arch, ImagerInputs, ReleaseService } from '../release/release.js';
 import { Quirks } from '../talos/quirks.js';
@@ -34,10 +32,8 @@ export class Installers {
    * architecture.
    */
   async ociArchive(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
-    const tag = versionTag(target.version);
-    const { layout, manifests } = await this.images(target, dir, progress, ARCHES);
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests };
-    await layout.putManifest(encodeManifest(index), MEDIA_TYPE.ociIndex, tag);
+    const layout = await OciLayout.create(join(dir, 'layout'));
+    await writeImageIndex(layout, await this.specs(target, dir, progress, ARCHES), versionTag(target.version));
     progress(90, 'packing');
     const archive = join(dir, 'installer.tar');
     await pipeline(tarDirectory(layout.dir), createWriteStream(archive));
@@ -50,8 +46,9 @@ export class Installers {
    * configured there (no registry host) and the version.
    */
   async dockerTar(target: AssetTarget, dir: string, progress: ProgressReporter): Promise<string> {
-    const { layout, manifests } = await this.images(target, dir, progress, [target.request.arch]);
-    const fetched = await layout.fetchManifest(manifests[0]!.digest);
+    const layout = await OciLayout.create(join(dir, 'layout'));
+    const { images } = await writeImageIndex(layout, await this.specs(target, dir, progress, [target.request.arch]));
+    const fetched = await layout.fetchManifest(images[0]!.manifest.digest);
     if (fetched.parsed.kind !== 'image') throw new Error('installer manifest is not an image manifest');
     progress(90, 'packing');
     const archive = join(dir, 'installer.tar');
@@ -60,17 +57,10 @@ export class Installers {
     return archive;
   }
 
-  /** Builds the installer image of each architecture (that the release has) into one OCI layout. */
-  private async images(
-    target: AssetTarget,
-    dir: string,
-    progress: ProgressReporter,
-    arches: readonly Arch[],
-  ): Promise<{ layout: OciLayout; manifests: Descriptor[] }> {
+  /** The installer image of each architecture (that the release has), with its boot files built. */
+  private async specs(target: AssetTarget, dir: string, progress: ProgressReporter, arches: readonly Arch[]): Promise<ImageSpec[]> {
     const { version } = target;
-    const tag = versionTag(version);
-    const layout = await OciLayout.create(join(dir, 'layout'));
-    const manifests: Descriptor[] = [];
+    const specs: ImageSpec[] = [];
     for (const arch of arches) {
       const inputs = await this.releases.imagerInputs(version, arch).catch((error: Error) => {
         // An index covers the architectures the release has; a single-arch request must have its own.
@@ -83,10 +73,9 @@ export class Installers {
       const artifacts = await this.artifacts(archTarget, inputs, await subdir(dir, `artifacts-${arch}`), progress);
       progress(70, `assembling the ${arch} installer`);
       const base = await this.releases.installerBase(version, arch);
-      const image = await buildInstallerImage({ base, baseReference: tag, arch, artifacts, tmpDir: dir }, layout);
-      manifests.push({ ...image.manifest, platform: { os: 'linux', architecture: arch } });
+      specs.push(await installerImageSpec({ base, baseReference: versionTag(version), arch, artifacts, tmpDir: dir }));
     }
-    return { layout, manifests };
+    return specs;
   }
 
   /**

@@ -5,7 +5,7 @@
 // mode and mtime 0 as upstream writes them), with the base's runtime config.
 
 import { resolveImage } from '../../oci/copy.js';
-import { type LayerSource, tarFiles, type WrittenImage, writeImage } from '../../oci/image-writer.js';
+import { type ImageSpec, type LayerSource, tarFiles, type WrittenImage, writeImage } from '../../oci/image-writer.js';
 import type { ImageRepository, WritableImageRepository } from '../../oci/repository.js';
 
 export interface InstallerArtifact {
@@ -28,7 +28,8 @@ export interface InstallerImageInput {
 /** A fixed creation time: the image's bytes depend on its inputs only. */
 const CREATED = '1970-01-01T00:00:00Z';
 
-export async function buildInstallerImage(input: InstallerImageInput, destination: WritableImageRepository, tag?: string): Promise<WrittenImage> {
+/** What the installer image of one architecture is made of (write it alone or with other architectures into one index). */
+export async function installerImageSpec(input: InstallerImageInput): Promise<ImageSpec> {
   const platform = { os: 'linux', architecture: input.arch };
   const base = await resolveImage(input.base, input.baseReference, platform);
   // An old `installer` image carries kernel and initramfs in a second layer: those are replaced.
@@ -40,14 +41,15 @@ export async function buildInstallerImage(input: InstallerImageInput, destinatio
   });
   // Permission bits 0, as upstream's layer writer leaves them (the installer reads the files as root).
   layers.push({ tar: () => tarFiles(input.artifacts.map((a) => ({ name: a.name, path: a.file, mode: 0 }))) });
-  return writeImage(
-    destination,
-    {
-      layers,
-      config: { ...(base.config.config && { config: base.config.config }), created: CREATED },
-      platform,
-      tmpDir: input.tmpDir,
-    },
-    tag,
-  );
+  return {
+    layers,
+    config: { ...(base.config.config && { config: base.config.config }), created: CREATED },
+    platform,
+    tmpDir: input.tmpDir,
+  };
+}
+
+/** The installer image of one architecture, written as a one-platform image (tagged when `tag` is given). */
+export async function buildInstallerImage(input: InstallerImageInput, destination: WritableImageRepository, tag?: string): Promise<WrittenImage> {
+  return writeImage(destination, await installerImageSpec(input), tag);
 }
