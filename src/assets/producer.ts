@@ -179,7 +179,11 @@ export class AssetProducer {
     });
     progress(80, 'writing the disk image');
     const output = join(dir, 'disk.image');
-    await writeDiskImage(disk, { format: request.diskFormat ?? 'raw', compression: request.compression ?? 'none', sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH }, output);
+    await writeDiskImage(
+      disk,
+      { format: request.diskFormat ?? 'raw', formatOptions: request.diskFormatOptions ?? '', compression: request.compression ?? 'none', sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH },
+      output,
+    );
     return output;
   }
 

@@ -1,12 +1,22 @@
-// Fixed VHD (Microsoft Virtual Hard Disk 1.0): the raw disk followed by a
-// 512-byte big-endian footer. Written as `qemu-img convert -O vpc -o
-// subformat=fixed,force_size` (Talos' azure profile) writes it:
+// VHD (Microsoft Virtual Hard Disk 1.0), fixed and dynamic, as `qemu-img
+// convert -O vpc` writes them: fixed (`-o subformat=fixed,force_size`, Talos'
+// azure profile) is the raw disk followed by a 512-byte big-endian footer;
+// dynamic (qemu-img's default, what every other platform's `.vhd` gets) is
 //
-//   cookie "conectix", features 2, version 1.0, data offset all ones (fixed),
+//   footer copy | dynamic disk header (1 KiB) at 512 | block allocation table
+//   (BAT) at 1536, one u32 per 2 MiB block, all ones where unallocated,
+//   padded to 512 with ones | per allocated block, in disk order: a 512-byte
+//   sector bitmap (all ones: every sector present) and the block's 2 MiB |
+//   footer
+//
+// with the BAT's entries the sector numbers of the bitmaps. A block is
+// allocated when an extent of the disk touches it. The footer:
+//
+//   cookie "conectix", features 2, version 1.0, data offset all ones (fixed) or 512 (dynamic),
 //   timestamp (seconds since 2000-01-01 UTC), creator application "qem2" with
 //   force_size ("qemu" without), creator version 5.3 (Virtual PC 2007),
 //   creator OS "Wi2k", original and current size, CHS geometry, disk type 2
-//   (fixed), checksum (one's complement of the byte sum of the footer with
+//   (fixed) or 3 (dynamic), checksum (one's complement of the byte sum of the footer with
 //   the checksum zeroed), a 16-byte unique id, saved state 0.
 //
 // force_size keeps the size exactly as given and writes the largest geometry
@@ -18,6 +28,7 @@
 
 import { Readable } from 'node:stream';
 import { DiskFormatError } from './disk/errors.js';
+import { countBlocks, touchedBlockRuns, touchedBlocks } from './disk/blocks.js';
 import { type SparseDisk, rawDiskChunks } from './disk/sparse.js';
 
 export const VHD_FOOTER_SIZE = 512;
@@ -29,6 +40,8 @@ const MAX_GEOMETRY = 65535 * 16 * 255;
 const MAX_SECTORS = 0xff000000;
 
 export interface VhdOptions {
+  /** qemu-img's `subformat`; default fixed. */
+  subformat?: 'fixed' | 'dynamic';
   /** Keep the size exactly (qemu-img `force_size`); default true. */
   forceSize?: boolean;
   /** Unix time written as the creation time; default the VHD epoch itself (field 0). */
@@ -121,7 +134,7 @@ export function encodeVhdFooter(diskSize: number, options: VhdOptions = {}): Buf
   out.write('conectix', 0, 'latin1');
   out.writeUInt32BE(2, 8);
   out.writeUInt32BE(0x0001_0000, 12);
-  out.writeBigUInt64BE(0xffff_ffff_ffff_ffffn, 16);
+  out.writeBigUInt64BE(options.subformat === 'dynamic' ? BigInt(VHD_FOOTER_SIZE) : 0xffff_ffff_ffff_ffffn, 16);
   out.writeUInt32BE(timestamp, 24);
   out.write((options.forceSize ?? true) ? 'qem2' : 'qemu', 28, 'latin1');
   out.writeUInt16BE(5, 32);
@@ -132,7 +145,7 @@ export function encodeVhdFooter(diskSize: number, options: VhdOptions = {}): Buf
   out.writeUInt16BE(plan.geometry.cylinders, 56);
   out[58] = plan.geometry.heads;
   out[59] = plan.geometry.sectorsPerTrack;
-  out.writeUInt32BE(2, 60);
+  out.writeUInt32BE(options.subformat === 'dynamic' ? 3 : 2, 60);
   uniqueIdBytes(options.uniqueId).copy(out, 68);
   out.writeUInt32BE(checksum(out), 64);
   return out;
@@ -177,4 +190,70 @@ async function* vhdChunks(disk: SparseDisk, options: VhdOptions): AsyncGenerator
 /** The fixed VHD as a stream of planVhd(disk.size).fileSize bytes. */
 export function vhdFixedStream(disk: SparseDisk, options: VhdOptions = {}): Readable {
   return Readable.from(vhdChunks(disk, options), { objectMode: false, highWaterMark: 1 << 20 });
+}
+
+export const VHD_BLOCK_SIZE = 2 * 1024 * 1024;
+const DYNAMIC_HEADER_SIZE = 1024;
+const BAT_OFFSET = VHD_FOOTER_SIZE + DYNAMIC_HEADER_SIZE;
+/** One bit per 512-byte sector of a block, padded to a sector. */
+const BITMAP_SIZE = 512;
+
+export interface DynamicVhdPlan extends VhdPlan {
+  batEntries: number;
+  /** The BAT's bytes, padded to a sector. */
+  batSize: number;
+  /** Where the first block's bitmap goes. */
+  dataOffset: number;
+  allocatedBlocks: number;
+}
+
+/** Every offset of a dynamic VHD, from the extents alone. */
+export function planDynamicVhd(disk: SparseDisk, options: VhdOptions = {}): DynamicVhdPlan {
+  const plan = planVhd(disk.size, options);
+  const batEntries = Math.ceil(plan.currentSize / VHD_BLOCK_SIZE);
+  const batSize = Math.ceil((batEntries * 4) / 512) * 512;
+  const dataOffset = BAT_OFFSET + batSize;
+  const allocatedBlocks = countBlocks(touchedBlockRuns(disk, VHD_BLOCK_SIZE));
+  const fileSize = dataOffset + allocatedBlocks * (BITMAP_SIZE + VHD_BLOCK_SIZE) + VHD_FOOTER_SIZE;
+  return { ...plan, fileSize, batEntries, batSize, dataOffset, allocatedBlocks };
+}
+
+function encodeDynamicHeader(batEntries: number): Buffer {
+  const out = Buffer.alloc(DYNAMIC_HEADER_SIZE);
+  out.write('cxsparse', 0, 'latin1');
+  out.writeBigUInt64BE(0xffff_ffff_ffff_ffffn, 8); // next structure: none
+  out.writeBigUInt64BE(BigInt(BAT_OFFSET), 16);
+  out.writeUInt32BE(0x0001_0000, 24);
+  out.writeUInt32BE(batEntries, 28);
+  out.writeUInt32BE(VHD_BLOCK_SIZE, 32);
+  // No parent (a differencing disk's fields stay zero).
+  out.writeUInt32BE(checksum(out), 36);
+  return out;
+}
+
+async function* dynamicChunks(disk: SparseDisk, options: VhdOptions): AsyncGenerator<Buffer> {
+  const plan = planDynamicVhd(disk, options);
+  const footer = encodeVhdFooter(disk.size, { ...options, subformat: 'dynamic' });
+  const bat = Buffer.alloc(plan.batSize, 0xff);
+  let n = 0;
+  for (const run of touchedBlockRuns(disk, VHD_BLOCK_SIZE)) {
+    for (let block = run.first; block < run.end; block++, n++) bat.writeUInt32BE((plan.dataOffset + n * (BITMAP_SIZE + VHD_BLOCK_SIZE)) / 512, block * 4);
+  }
+  yield footer;
+  yield encodeDynamicHeader(plan.batEntries);
+  yield bat;
+  const bitmap = Buffer.alloc(BITMAP_SIZE, 0xff);
+  let written = 0;
+  for await (const { data } of touchedBlocks(disk, VHD_BLOCK_SIZE)) {
+    yield bitmap;
+    yield data;
+    written++;
+  }
+  if (written !== plan.allocatedBlocks) throw new DiskFormatError(`vhd: wrote ${written} blocks, planned ${plan.allocatedBlocks}`);
+  yield footer;
+}
+
+/** The dynamic VHD as a stream of planDynamicVhd(disk).fileSize bytes. */
+export function vhdDynamicStream(disk: SparseDisk, options: VhdOptions = {}): Readable {
+  return Readable.from(dynamicChunks(disk, options), { objectMode: false, highWaterMark: 1 << 20 });
 }

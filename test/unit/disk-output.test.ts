@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,8 +38,8 @@ const allocated = (path: string) => statSync(path).blocks * 512;
 
 describe.skipIf(SKIP !== undefined)('writeDiskImage', () => {
   for (const format of ['raw', 'vhd'] as const) {
-    it(`writes an uncompressed ${format} sparse, with the stream's bytes`, async () => {
-      const options = { format, compression: 'none', sourceDateEpoch: 0 } as const;
+    it(`writes an uncompressed ${format === 'vhd' ? 'fixed VHD' : format} sparse, with the stream's bytes`, async () => {
+      const options = { format, formatOptions: format === 'vhd' ? 'subformat=fixed,force_size' : '', compression: 'none', sourceDateEpoch: 0 } as const;
       const path = join(tmp.path, `disk.${format}`);
       await writeDiskImage(disk, options, path);
       expect(allocated(path)).toBeLessThan(64 * MiB);
@@ -47,6 +47,27 @@ describe.skipIf(SKIP !== undefined)('writeDiskImage', () => {
       expect(qemuImgCompare(raw, path, format === 'vhd' ? 'vpc' : 'raw').status).toBe(0);
     });
   }
+
+  it("writes a dynamic VHD (qemu-img's default subformat) byte for byte as qemu-img does, but for its time and random id", async () => {
+    const path = join(tmp.path, 'dynamic.vhd');
+    await writeDiskImage(disk, { format: 'vhd', compression: 'none', sourceDateEpoch: 0 }, path);
+    expect(qemuImgCompare(raw, path, 'vpc').status).toBe(0);
+    expect(allocated(path)).toBeLessThan(64 * MiB);
+
+    const theirs = join(tmp.path, 'qemu-dynamic.vhd');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', raw, theirs]);
+    // Byte for byte, BAT and blocks included, but for what qemu-img makes up in both footer copies:
+    // the creation time (24..27), the checksum and the random unique id (64..83).
+    const masked = (file: string) => {
+      const bytes = readFileSync(file);
+      for (const footer of [0, bytes.length - 512]) bytes.fill(0, footer + 24, footer + 28).fill(0, footer + 64, footer + 84);
+      return bytes;
+    };
+    const [ours, qemu] = [masked(path), masked(theirs)];
+    expect(ours.length).toBe(qemu.length);
+    expect(ours.equals(qemu)).toBe(true);
+    expect(ours.readUInt32BE(60)).toBe(3);
+  });
 
   it('writes other outputs as their streams', async () => {
     const options = { format: 'qcow2', compression: 'none', sourceDateEpoch: 0 } as const;

@@ -1,11 +1,12 @@
 // A planned disk as the file a user downloads: raw, qcow2 (8 KiB clusters,
-// as upstream's qemu-img options), fixed VHD (force_size) or an OVA
+// as upstream's qemu-img options), VHD (fixed with force_size where the
+// platform's profile says so, Azure's; dynamic, qemu-img's default, else) or an OVA
 // (stream-optimized VMDK with upstream's OVF), then compressed as the name
 // asks: zstd -18, xz -0, gzip -6, or a gzip'ed tar holding the image as
 // `disk.raw` whatever its format (upstream renames the image before tarring
 // it), sparse where the image has holes.
-// Everything streams from the sparse description; an uncompressed raw or VHD
-// goes to a file with its zeros left as holes.
+// Everything streams from the sparse description; an uncompressed raw or fixed
+// VHD goes to a file with its zeros left as holes.
 
 import { createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -16,17 +17,24 @@ import { type SparseDisk, bytesExtent, fileExtent, rawDiskStream, sparseDisk, st
 import { createOva } from '../../formats/ova.js';
 import { planQcow2, qcow2Stream } from '../../formats/qcow2.js';
 import { sparseTarStream } from '../../formats/sparse-tar.js';
-import { type VhdOptions, encodeVhdFooter, planVhd, vhdFixedStream } from '../../formats/vhd.js';
+import { type VhdOptions, encodeVhdFooter, planDynamicVhd, planVhd, vhdDynamicStream, vhdFixedStream } from '../../formats/vhd.js';
 import type { Compression, DiskFormat } from '../../talos/platforms.js';
 
 export interface DiskOutputOptions {
   format: DiskFormat;
+  /** qemu-img's `-o` options of the platform's profile (`subformat=fixed,force_size` for Azure's VHD). */
+  formatOptions?: string;
   compression: Compression;
   sourceDateEpoch: number;
 }
 
 const QCOW2_CLUSTER = 8 * 1024;
-const VHD_OPTIONS: VhdOptions = { forceSize: true };
+
+/** A VHD as qemu-img makes it from the profile's options: dynamic unless `subformat=fixed`. */
+function vhdOptions(formatOptions = ''): VhdOptions & { subformat: 'fixed' | 'dynamic' } {
+  const options = new Set(formatOptions.split(',').map((o) => o.trim()));
+  return { subformat: options.has('subformat=fixed') ? 'fixed' : 'dynamic', forceSize: options.has('force_size') };
+}
 
 function ova(disk: SparseDisk): Promise<Readable> {
   return createOva(disk, {
@@ -43,30 +51,37 @@ async function formatted(disk: SparseDisk, options: DiskOutputOptions): Promise<
       return rawDiskStream(disk);
     case 'qcow2':
       return qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER });
-    case 'vhd':
-      return vhdFixedStream(disk, VHD_OPTIONS);
+    case 'vhd': {
+      const vhd = vhdOptions(options.formatOptions);
+      return vhd.subformat === 'fixed' ? vhdFixedStream(disk, vhd) : vhdDynamicStream(disk, vhd);
+    }
     case 'ova':
       return ova(disk);
   }
 }
 
 /** A fixed VHD file: the raw disk with the footer after it, holes kept. */
-function vhdFile(disk: SparseDisk): SparseDisk {
-  const { currentSize, fileSize } = planVhd(disk.size, VHD_OPTIONS);
-  return sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, VHD_OPTIONS))]);
+function fixedVhdFile(disk: SparseDisk, options: VhdOptions): SparseDisk {
+  const { currentSize, fileSize } = planVhd(disk.size, options);
+  return sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, options))]);
 }
 
 /**
  * The image file a `.tar.gz` holds, described as a sparse file: the raw disk
- * and a fixed VHD keep their holes, a qcow2 is streamed (its size is planned
- * up front), an OVA (sized only once written) is written to `scratch` first.
+ * and a fixed VHD keep their holes, a qcow2 or dynamic VHD is streamed (its
+ * size is planned up front), an OVA (sized only once written) is written to
+ * `scratch` first.
  */
-async function tarMember(disk: SparseDisk, format: DiskFormat, scratch: string): Promise<SparseDisk> {
-  switch (format) {
+async function tarMember(disk: SparseDisk, options: DiskOutputOptions, scratch: string): Promise<SparseDisk> {
+  switch (options.format) {
     case 'raw':
       return disk;
-    case 'vhd':
-      return vhdFile(disk);
+    case 'vhd': {
+      const vhd = vhdOptions(options.formatOptions);
+      if (vhd.subformat === 'fixed') return fixedVhdFile(disk, vhd);
+      const { fileSize } = planDynamicVhd(disk, vhd);
+      return sparseDisk(fileSize, [streamExtent(0, fileSize, () => vhdDynamicStream(disk, vhd))]);
+    }
     case 'qcow2': {
       const { fileSize } = planQcow2(disk, { clusterSize: QCOW2_CLUSTER });
       return sparseDisk(fileSize, [streamExtent(0, fileSize, () => qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER }))]);
@@ -108,11 +123,12 @@ export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptio
 
 export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, path: string): Promise<void> {
   if (options.compression === 'none' && options.format === 'raw') return writeSparseFile(disk, path);
-  if (options.compression === 'none' && options.format === 'vhd') return writeSparseFile(vhdFile(disk), path);
+  const vhd = vhdOptions(options.formatOptions);
+  if (options.compression === 'none' && options.format === 'vhd' && vhd.subformat === 'fixed') return writeSparseFile(fixedVhdFile(disk, vhd), path);
   if (options.compression === 'tar.gz') {
     const scratch = `${path}.member`;
     try {
-      const member = await tarMember(disk, options.format, scratch);
+      const member = await tarMember(disk, options, scratch);
       await pipeline(compressed(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), 'tar.gz'), createWriteStream(path));
     } finally {
       await rm(scratch, { force: true });
