@@ -3,7 +3,7 @@
 // pseudo-random bytes (so a stream source gives the same bytes on every
 // pass), temp directories and a peak-RSS probe for the large-image tests.
 
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,6 +13,18 @@ import { GPT_ATTR, GPT_TYPE, type GptLayout, gptExtents, guidFromLabel, planGpt 
 import { type MetaValue, metaPartitionExtents } from '../../src/formats/talos-meta.js';
 
 export const MiB = 1 << 20;
+
+/** `length` bytes of a file from `offset` (zeros past its end). */
+export function readFileRange(path: string, offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, out, 0, length, offset);
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -6,7 +6,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { guidFromLabel } from '../../src/formats/gpt.js';
 import { readTalosMetaStrings } from '../../src/formats/talos-meta.js';
 import { createSchematic as createNewSchematic, downloadRawDisk, downloadTo } from '../helpers/assets.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
+import { readFileRange } from '../helpers/disk-fixtures.js';
 import { diskToolsSkipReason, fdiskList, sfdiskDump, sgdiskVerify } from '../helpers/disk-oracle.js';
 import { fatToolsSkipReason, fsckFat, mdirPaths } from '../helpers/fat-oracle.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
@@ -39,17 +40,6 @@ async function download(url: string, name: string): Promise<{ file: string; type
 /** The sparse disk.raw of a `.raw.tar.gz`, restored by GNU tar. */
 function rawFromTarGz(schematic: string, version: string, platform: string, name: string): Promise<string> {
   return downloadRawDisk(`${svc.url}/image/${schematic}/${version}/${platform}-amd64.raw.tar.gz`, join(work, name));
-}
-
-function readRange(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, offset);
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** A partition's bytes copied out to a file of its own. */
@@ -95,8 +85,8 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
     ]);
     expect(table.partitions[1]!.attrs).toContain('LegacyBIOSBootable');
     // GRUB's boot.img is the MBR boot code; the protective partition table stays.
-    expect(readRange(nocloudRaw, 0, 3).toString('hex')).toBe('eb6390');
-    expect(readRange(nocloudRaw, 510, 2).toString('hex')).toBe('55aa');
+    expect(readFileRange(nocloudRaw, 0, 3).toString('hex')).toBe('eb6390');
+    expect(readFileRange(nocloudRaw, 510, 2).toString('hex')).toBe('55aa');
   });
 
   it('the ESP holds systemd-boot, the UKI and loader.conf; BOOT is a clean XFS; META has the values', () => {
@@ -107,7 +97,7 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
     expect(mdirPaths(esp)).toEqual(['EFI/', 'EFI/Linux/', `EFI/Linux/Talos-${newest}.efi`, 'EFI/boot/', 'EFI/boot/BOOTX64.efi', 'loader/', 'loader/loader.conf']);
     const bootImg = extractPartition(nocloudRaw, boot!.start, boot!.size, 'boot-newest.img');
     execFileSync('xfs_repair', ['-n', '-f', bootImg], { stdio: 'pipe' });
-    const metaPart = readRange(nocloudRaw, meta!.start * 512, meta!.size * 512);
+    const metaPart = readFileRange(nocloudRaw, meta!.start * 512, meta!.size * 512);
     expect(Object.fromEntries(readTalosMetaStrings(metaPart))).toEqual({ 12: 'hello-meta', 17: 'dual-boot' });
   });
 
@@ -131,14 +121,14 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
     expect(fsckFat(esp).status).toBe(0);
     expect(mdirPaths(esp)).toEqual(['EFI/', 'EFI/boot/', 'EFI/boot/BOOTX64.efi']);
     execFileSync('xfs_repair', ['-n', '-f', extractPartition(raw, parts[2]!.start, parts[2]!.size, 'boot-oldest.img')], { stdio: 'pipe' });
-    const metaPart = readRange(raw, parts[3]!.start * 512, parts[3]!.size * 512);
+    const metaPart = readFileRange(raw, parts[3]!.start * 512, parts[3]!.size * 512);
     expect(Object.fromEntries(readTalosMetaStrings(metaPart))).toEqual({ 12: 'hello-meta' });
   });
 
   it(`${oldest}: the VHD (dynamic: metal's profile has no vpc options) and the OVA's stream-optimized VMDK hold the same disk as the raw`, async () => {
     const vhd = await download(`${svc.url}/image/${id}/${oldest}/metal-amd64.vhd`, 'metal.vhd');
-    expect(readRange(vhd.file, 0, 8).toString('latin1')).toBe('conectix');
-    expect(readRange(vhd.file, 60, 4).readUInt32BE(0)).toBe(3); // dynamic
+    expect(readFileRange(vhd.file, 0, 8).toString('latin1')).toBe('conectix');
+    expect(readFileRange(vhd.file, 60, 4).readUInt32BE(0)).toBe(3); // dynamic
     expect(statSync(vhd.file).size).toBeLessThan(1246 * MIB);
     execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vpc', metalOldRaw, vhd.file]);
 
@@ -162,7 +152,7 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
       ['EFI', 2101],
       ['META', 1],
     ]);
-    expect(readRange(raw, 0, 446).equals(Buffer.alloc(446))).toBe(true);
+    expect(readFileRange(raw, 0, 446).equals(Buffer.alloc(446))).toBe(true);
     const first = createHash('sha256').update(readFileSync(join(work, 'metal-sd', 'disk.raw.tar.gz'))).digest('hex');
     const other = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir });
     try {
@@ -204,7 +194,7 @@ describe.skipIf(SKIP !== undefined)('disk images as served', () => {
     execFileSync('dd', [`if=${raw}`, `of=${esp}`, 'bs=4096', `skip=${efi!.start}`, `count=${efi!.sectors}`, 'conv=sparse', 'status=none']);
     const fsck = fsckFat(esp);
     expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
-    expect(readRange(esp, 11, 2).readUInt16LE(0)).toBe(4096);
+    expect(readFileRange(esp, 11, 2).readUInt16LE(0)).toBe(4096);
     expect(mdirPaths(esp)).toContain(`EFI/Linux/Talos-${newest}.efi`);
     const bootImg = join(work, 'boot-4k.img');
     execFileSync('dd', [`if=${raw}`, `of=${bootImg}`, 'bs=4096', `skip=${boot!.start}`, `count=${boot!.sectors}`, 'conv=sparse', 'status=none']);

@@ -11,12 +11,13 @@
 // on the qcow2 and on the OVA's VMDK, the VHD's own footer.
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSchematic, downloadRawDisk, downloadTo } from '../helpers/assets.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
+import { readFileRange } from '../helpers/disk-fixtures.js';
 import { diskToolsSkipReason, qemuImgCheck, qemuImgInfo, sfdiskDump, sgdiskVerify } from '../helpers/disk-oracle.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
 
@@ -93,10 +94,7 @@ describe.skipIf(SKIP !== undefined)(`every platform's disk image (${newest})`, (
           // Fixed with force_size: the disk, then a 512-byte footer that says so.
           const vhd = await downloadRawDisk(url, join(work, platform));
           expect(statSync(vhd).size).toBe(size + 512);
-          const footer = Buffer.alloc(512);
-          const fd = openSync(vhd, 'r');
-          readSync(fd, footer, 0, 512, size);
-          closeSync(fd);
+          const footer = readFileRange(vhd, size, 512);
           expect(footer.subarray(0, 8).toString('latin1')).toBe('conectix');
           expect(footer.readUInt32BE(60)).toBe(2); // fixed
           expect(Number(footer.readBigUInt64BE(48))).toBe(size); // current size

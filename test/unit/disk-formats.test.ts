@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import { planQcow2, qcow2Stream } from '../../src/formats/qcow2.js';
 import { metaPartitionExtents, readTalosMetaStrings } from '../../src/formats/talos-meta.js';
 import { encodeVhdFooter, parseVhdFooter, planVhd, vhdFixedStream, vhdGeometry } from '../../src/formats/vhd.js';
 import { vmdkDescriptor, vmdkStream } from '../../src/formats/vmdk.js';
-import { MiB, SAMPLE_META, pseudoRandom, pseudoRandomStream, sampleDisk, tempDir, toFile, withPeakRss } from '../helpers/disk-fixtures.js';
+import { MiB, SAMPLE_META, pseudoRandom, pseudoRandomStream, readFileRange, sampleDisk, tempDir, toFile, withPeakRss } from '../helpers/disk-fixtures.js';
 import {
   diskToolsSkipReason,
   qemuImgCheck,
@@ -62,17 +62,6 @@ async function sha256Of(stream: Readable): Promise<string> {
 
 function sha256File(path: string): Promise<string> {
   return sha256Of(createReadStream(path));
-}
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, out, 0, length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return out;
 }
 
 function allocatedBytes(path: string): number {
@@ -219,8 +208,8 @@ describe.skipIf(skipQemu)('qcow2', () => {
     const ours = join(tmp.path, 'sample-8192.qcow2');
     const theirs = join(tmp.path, 'reference.qcow2');
     qemuImgConvert(raw, theirs, 'qcow2', 'cluster_size=8k');
-    const a = readAt(ours, 0, 112);
-    const b = readAt(theirs, 0, 112);
+    const a = readFileRange(ours, 0, 112);
+    const b = readFileRange(theirs, 0, 112);
     // magic, version, backing file, cluster bits, size, encryption, L1 size, snapshots, features, refcount order, header length, compression type
     for (const [at, len] of [[0, 36], [36, 4], [56, 0], [60, 12], [72, 40]] as const) expect(a.subarray(at, at + len)).toEqual(b.subarray(at, at + len));
     // Allocated guest data: ours holds every touched cluster, qemu-img drops the all-zero ones.
@@ -278,9 +267,9 @@ describe.skipIf(skipQemu)('vhd', () => {
   it('is byte for byte what qemu-img convert -O vpc -o subformat=fixed,force_size writes, given its timestamp and id', async () => {
     const theirs = join(tmp.path, 'reference.vhd');
     qemuImgConvert(raw, theirs, 'vpc', 'subformat=fixed,force_size');
-    const footer = parseVhdFooter(readAt(theirs, statSync(theirs).size - 512, 512));
+    const footer = parseVhdFooter(readFileRange(theirs, statSync(theirs).size - 512, 512));
     const options = { timestamp: footer.timestamp, uniqueId: footer.uniqueId };
-    expect(encodeVhdFooter(sample.size, options)).toEqual(readAt(theirs, statSync(theirs).size - 512, 512));
+    expect(encodeVhdFooter(sample.size, options)).toEqual(readFileRange(theirs, statSync(theirs).size - 512, 512));
     expect(await sha256Of(vhdFixedStream(sample, options))).toBe(await sha256File(theirs));
   });
 
@@ -291,7 +280,7 @@ describe.skipIf(skipQemu)('vhd', () => {
       const theirs = join(tmp.path, `chs-${size}.vhd`);
       await writeSparseFile(disk, rawPath);
       qemuImgConvert(rawPath, theirs, 'vpc', 'subformat=fixed');
-      const reference = readAt(theirs, statSync(theirs).size - 512, 512);
+      const reference = readFileRange(theirs, statSync(theirs).size - 512, 512);
       const footer = parseVhdFooter(reference);
       const options = { forceSize: false, timestamp: footer.timestamp, uniqueId: footer.uniqueId };
       expect(encodeVhdFooter(size, options)).toEqual(reference);
@@ -306,7 +295,7 @@ describe.skipIf(skipQemu)('vhd', () => {
     expect(statSync(path).size).toBe(sample.size + 512);
     expect(qemuImgInfo(path, 'vpc')).toMatchObject({ format: 'vpc', 'virtual-size': sample.size });
     expect(qemuImgCompare(raw, path, 'vpc').status).toBe(0);
-    const footer = parseVhdFooter(readAt(path, sample.size, 512));
+    const footer = parseVhdFooter(readFileRange(path, sample.size, 512));
     expect(footer).toMatchObject({ creatorApp: 'qem2', creatorOs: 'Wi2k', diskType: 2, currentSize: sample.size, originalSize: sample.size, timestamp: 1_700_000_000, checksumValid: true });
     expect(footer.geometry).toEqual({ cylinders: 65535, heads: 16, sectorsPerTrack: 255 });
   });
@@ -322,11 +311,11 @@ describe.skipIf(skipQemu)('vhd', () => {
 function vmdkStructure(path: string): { header: Buffer; footer: Buffer; footerMarker: Buffer; eos: Buffer; descriptor: string } {
   const size = statSync(path).size;
   return {
-    header: readAt(path, 0, 512),
-    descriptor: readAt(path, 512, 20 * 512).toString('utf8').replace(/\0+$/, ''),
-    footerMarker: readAt(path, size - 1536, 512),
-    footer: readAt(path, size - 1024, 512),
-    eos: readAt(path, size - 512, 512),
+    header: readFileRange(path, 0, 512),
+    descriptor: readFileRange(path, 512, 20 * 512).toString('utf8').replace(/\0+$/, ''),
+    footerMarker: readFileRange(path, size - 1536, 512),
+    footer: readFileRange(path, size - 1024, 512),
+    eos: readFileRange(path, size - 512, 512),
   };
 }
 
@@ -363,7 +352,7 @@ describe.skipIf(skipQemu)('stream-optimized vmdk', () => {
     expect(s.footerMarker.readUInt32LE(12)).toBe(3);
     expect(s.footer.subarray(0, 56)).toEqual(s.header.subarray(0, 56));
     const gd = Number(s.footer.readBigUInt64LE(56));
-    expect(readAt(path, (gd - 1) * 512, 512).readUInt32LE(12)).toBe(2);
+    expect(readFileRange(path, (gd - 1) * 512, 512).readUInt32LE(12)).toBe(2);
     expect(s.eos.every((b) => b === 0)).toBe(true);
     expect(statSync(path).size % 512).toBe(0);
     expect(s.descriptor).toContain('createType="streamOptimized"');
@@ -504,6 +493,6 @@ describe.skipIf(skipQemu)('an 8 GiB disk', () => {
 
     const table = await readGptFile(raw);
     expect(table.partitions.map((p) => p.name)).toEqual(['EFI', 'BOOT', 'META', 'DATA']);
-    expect(readTalosMetaStrings(readAt(raw, meta!.offset, meta!.size))).toEqual(new Map(SAMPLE_META.map((v) => [v.key, v.value as string])));
+    expect(readTalosMetaStrings(readFileRange(raw, meta!.offset, meta!.size))).toEqual(new Map(SAMPLE_META.map((v) => [v.key, v.value as string])));
   });
 });

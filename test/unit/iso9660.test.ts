@@ -6,7 +6,7 @@
 // same bytes. Our reader is checked against xorriso too.
 
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -26,6 +26,7 @@ import { compareIdentifiers, isoIdentifiers } from '../../src/formats/iso9660/na
 import { permString, snapshot, type DiskEntry } from '../helpers/squashfs-oracle.js';
 import { buildTree, noise, sampleTrees, text, type TreeSpec } from '../helpers/squashfs-trees.js';
 import { fitNames } from '../helpers/iso-trees.js';
+import { readFileRange } from '../helpers/disk-fixtures.js';
 import {
   isoToolsSkipReason,
   isoinfoDescriptor,
@@ -106,21 +107,10 @@ function listing(entries: XorrisoEntry[]): Array<Pick<XorrisoEntry, 'path' | 'pe
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const fileSha = (path: string): string => sha256(readFileSync(path));
 
-function readBytes(path: string, position: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, position);
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Partition 1 of a hybrid image as its own file (what /dev/sdX1 would show). */
 function partitionOne(iso: string, startSector: number, sectors: number): string {
   const out = `${iso}.p1`;
-  writeFileSync(out, readBytes(iso, startSector * 512, sectors * 512));
+  writeFileSync(out, readFileRange(iso, startSector * 512, sectors * 512));
   return out;
 }
 
@@ -389,14 +379,14 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
       const rest = (b: Buffer): Buffer => Buffer.concat([b.subarray(0, 8), b.subarray(64, 2548), b.subarray(2556)]);
       expect(rest(image).equals(rest(original))).toBe(true);
 
-      const mbr = readBytes(iso, 0, 512);
+      const mbr = readFileRange(iso, 0, 512);
       // The boot code up to GRUB's address word at 0x1b0; the disk signature stays 0.
       expect(mbr.subarray(0, 0x1b0).equals(MBR_CODE.subarray(0, 0x1b0))).toBe(true);
       expect(mbr.subarray(0x1b8, 0x1be).every((b) => b === 0)).toBe(true);
       expect(mbr.readBigUInt64LE(0x1b0)).toBe(BigInt(entry.extent) * 4n + 4n);
       expect(mbr.readUInt16LE(510)).toBe(0xaa55);
 
-      const appended = readBytes(iso, plan.esp!.block * 2048, ESP_SECTORS * 512);
+      const appended = readFileRange(iso, plan.esp!.block * 2048, ESP_SECTORS * 512);
       expect(appended.subarray(0, ESP_SIZE).equals(readFileSync(esp))).toBe(true);
       expect(appended.subarray(ESP_SIZE).every((b) => b === 0)).toBe(true);
 
@@ -539,7 +529,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
       await reader.close();
     }
     // No hybrid: the system area is zeros, and there is no partition table.
-    expect(readBytes(iso, 0, 32768).every((b) => b === 0)).toBe(true);
+    expect(readFileRange(iso, 0, 32768).every((b) => b === 0)).toBe(true);
     expect(report.systemAreaSummary).toBe('');
   });
 
