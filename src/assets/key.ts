@@ -15,7 +15,7 @@ export const RECIPE_VERSIONS: Record<OutputKind, number> = {
   initramfs: 1,
   uki: 2,
   iso: 2,
-  image: 7,
+  image: 8,
   installer: 2,
 };
 

@@ -67,7 +67,7 @@ export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> 
     if (!input.uki || !input.systemdBoot) throw new Error(`disk: a ${input.bootloader} image needs a UKI and systemd-boot`);
     espContent = { kind: 'sd-boot' as const, systemdBoot: input.systemdBoot, uki: input.uki, version: input.versionTag };
   }
-  const esp = await planDiskEsp(input.arch, espContent, efi.size, input.sectorSize, efi.firstLba, input.sourceDateEpoch);
+  const esp = await planDiskEsp(input.arch, espContent, efi.size, input.sectorSize, input.sourceDateEpoch);
   extents.push(...shiftExtents(esp.image.extents, efi.offset));
 
   // GRUB's BIOS path exists on amd64 only; its EFI image (arm64 too) reads the same BOOT.

@@ -15,8 +15,12 @@ export function diskRemovableMediaLoader(arch: Arch): string {
 
 export type DiskEspContent = { kind: 'sd-boot'; systemdBoot: string; uki: string; version: string } | { kind: 'grub'; grubEfi: string };
 
-/** The ESP as FAT32 of the partition's size, with the disk's sector size (mkfs.vfat -S) and the partition's start as hidden sectors. */
-export async function planDiskEsp(arch: Arch, content: DiskEspContent, size: number, sectorSize: number, hiddenSectors: number, sourceDateEpoch: number): Promise<FatImage> {
+/**
+ * The ESP as FAT32 of the partition's size, with the disk's sector size
+ * (mkfs.vfat -S). No hidden sectors: the imager runs mkfs.vfat on a file of
+ * its own, then copies it into the partition.
+ */
+export async function planDiskEsp(arch: Arch, content: DiskEspContent, size: number, sectorSize: number, sourceDateEpoch: number): Promise<FatImage> {
   const tree = new FatTree();
   if (content.kind === 'sd-boot') {
     tree.file(diskRemovableMediaLoader(arch), { path: content.systemdBoot });
@@ -25,5 +29,5 @@ export async function planDiskEsp(arch: Arch, content: DiskEspContent, size: num
   } else {
     tree.file(diskRemovableMediaLoader(arch), { path: content.grubEfi });
   }
-  return planFat(tree, { size, sectorSize, label: 'EFI', timestamp: sourceDateEpoch, hiddenSectors });
+  return planFat(tree, { size, sectorSize, label: 'EFI', timestamp: sourceDateEpoch });
 }
