@@ -131,6 +131,22 @@ describe('short names', () => {
     const taken = new Set(['RANDOM~1   ', ...Array.from({ length: 8 }, (_, i) => `RANDOM~${i + 2}   `)]);
     expect(raw(tailedShortName('random-seed', taken))).toBe('RANDO~10   ');
   });
+
+  it('resumes the ~N search per basis and still gives the names a search from ~1 gives', () => {
+    // Two bases that meet once the tail grows (ABCDEFGH~1 and ABCDEFGX~1, but ABCDE~10 for both).
+    const names = Array.from({ length: 120 }, (_, i) => (i % 3 === 0 ? `abcdefgx-${i}` : `abcdefgh-${i}.log`));
+    const fresh = new Set<string>();
+    const resumed = new Set<string>();
+    const tried = new Map<string, number>();
+    for (const name of names) {
+      const a = raw(tailedShortName(name, fresh));
+      const b = raw(tailedShortName(name, resumed, tried));
+      expect(b, name).toBe(a);
+      fresh.add(a);
+      resumed.add(b);
+    }
+    expect(fresh.size).toBe(names.length);
+  });
 });
 
 describe('geometry', () => {

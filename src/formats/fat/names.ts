@@ -119,13 +119,24 @@ function basis(name: string): { base: string; ext: string } {
   return { base: base === '' ? '_' : base, ext };
 }
 
-/** A short name "BASE~N.EXT" for a name without an 8.3 form, the first not in `taken` (keys are the 11 raw bytes). */
-export function tailedShortName(name: string, taken: ReadonlySet<string>): ShortName {
+/**
+ * A short name "BASE~N.EXT" for a name without an 8.3 form, the first not in
+ * `taken` (keys are the 11 raw bytes). `tried`, kept across the names of one
+ * directory, remembers per basis the first N not yet found taken: `taken`
+ * only grows, so the search resumes there and gives the same name as one
+ * from ~1 (without it a directory of names sharing a prefix is quadratic).
+ */
+export function tailedShortName(name: string, taken: ReadonlySet<string>, tried: Map<string, number> = new Map()): ShortName {
   const { base, ext } = basis(name);
-  for (let n = 1; n < 1_000_000; n++) {
+  // A tail takes at least 2 of the 8 characters, so the candidates depend on the first 6 only.
+  const key = `${base.slice(0, 6)}.${ext}`;
+  for (let n = tried.get(key) ?? 1; n < 1_000_000; n++) {
     const tail = `~${n}`;
     const raw = raw83(base.slice(0, 8 - tail.length) + tail, ext);
-    if (!taken.has(raw.toString('latin1'))) return { raw, caseFlags: 0, needsLfn: true };
+    if (!taken.has(raw.toString('latin1'))) {
+      tried.set(key, n);
+      return { raw, caseFlags: 0, needsLfn: true };
+    }
   }
   throw new FatError(`fat: no free short name for ${name}`);
 }

@@ -137,10 +137,11 @@ function shortNames(names: readonly string[], path: string): ShortName[] {
   }
   const exact = names.map((name) => exactShortName(name));
   const taken = new Set(exact.flatMap((s) => (s ? [s.raw.toString('latin1')] : [])));
+  const tried = new Map<string, number>();
   return names.map((name, i) => {
     const own = exact[i];
     if (own) return own;
-    const short = tailedShortName(name, taken);
+    const short = tailedShortName(name, taken, tried);
     taken.add(short.raw.toString('latin1'));
     return short;
   });
