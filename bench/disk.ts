@@ -41,7 +41,6 @@ async function child(mode: 'ours' | 'raw', platform: string, compression: 'zst' 
     kernel: boot.kernel,
     initramfs: boot.initramfs,
     cmdline,
-    grubResetEntry: true,
     uki,
     systemdBoot: boot.systemdBoot,
     grubDir: release.grubDir,

@@ -170,7 +170,6 @@ export class AssetProducer {
       kernel: inputs.kernel,
       initramfs,
       cmdline: this.cmdline(target),
-      grubResetEntry: new Quirks(version).grubResetEntry(),
       ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
       grubDir: inputs.grubDir,
       meta: (customization.meta ?? []).map((m) => ({ key: Number(m.key), value: m.value })),

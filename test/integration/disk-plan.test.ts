@@ -42,7 +42,6 @@ function input(tag: string, overrides: Partial<DiskBuildInput>): DiskBuildInput 
     kernel: boot.kernel,
     initramfs: boot.initramfs,
     cmdline: 'console=ttyS0 talos.platform=metal',
-    grubResetEntry: true,
     uki: boot.kernel,
     systemdBoot: boot.systemdBoot,
     grubDir: release.grubDir,

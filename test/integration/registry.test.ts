@@ -53,6 +53,17 @@ const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
  */
 const run = async (command: string, args: string[]): Promise<string> => (await promisify(execFile)(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 })).stdout;
 
+/** `installer-amd64.tar` of a version as served, read by skopeo (an amd64 image), with its manifest.json. */
+async function dockerArchive(version: string): Promise<{ file: string; index: Array<{ RepoTags: string[]; Layers: string[] }> }> {
+  const file = join(work, `installer-amd64-${version}.tar`);
+  const res = await fetch(`${svc.url}/image/${id}/${version}/installer-amd64.tar`);
+  expect(res.status).toBe(200);
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string };
+  expect(inspect.Architecture).toBe('amd64');
+  return { file, index: JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }> };
+}
+
 describe('installer images through /v2', () => {
   it('answers the ping', async () => {
     const res = await fetch(`${svc.url}/v2/`);
@@ -86,13 +97,7 @@ describe('installer images through /v2', () => {
   });
 
   it('serves installer-<arch>.tar in docker save format, which skopeo reads', async () => {
-    const file = join(work, 'installer-amd64.tar');
-    const res = await fetch(`${svc.url}/image/${id}/${legacy}/installer-amd64.tar`);
-    expect(res.status).toBe(200);
-    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
-    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string; Layers: string[] };
-    expect(inspect.Architecture).toBe('amd64');
-    const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }>;
+    const { file, index } = await dockerArchive(legacy);
     expect(index[0]!.RepoTags).toEqual([`siderolabs/installer:${legacy}`]);
     const layer = execFileSync('tar', ['-xOf', file, index[0]!.Layers.at(-1)!], { maxBuffer: 1 << 28 });
     const layerFile = join(work, 'artifacts.tar.gz');
@@ -292,13 +297,7 @@ describe(`installers with systemd-boot and a UKI (${current})`, () => {
   });
 
   it('installer-amd64.tar (docker save format) holds the same two files', async () => {
-    const file = join(work, `installer-amd64-${current}.tar`);
-    const res = await fetch(`${svc.url}/image/${id}/${current}/installer-amd64.tar`);
-    expect(res.status).toBe(200);
-    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
-    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' })) as { Architecture: string; Layers: string[] };
-    expect(inspect.Architecture).toBe('amd64');
-    const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })) as Array<{ RepoTags: string[]; Layers: string[] }>;
+    const { file, index } = await dockerArchive(current);
     expect(index[0]!.RepoTags).toEqual([`siderolabs/installer-base:${current}`]);
     const root = join(work, 'docker-archive');
     mkdirSync(root);

@@ -36,7 +36,6 @@ export interface DiskBuildInput {
   initramfs: string;
   /** The command line GRUB boots with (the UKI carries its own). */
   cmdline: string;
-  grubResetEntry: boolean;
   uki?: string;
   systemdBoot?: string;
   grubDir: string;
@@ -84,7 +83,7 @@ export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> 
       kernel: input.kernel,
       initramfs: input.initramfs,
       cmdline: input.cmdline,
-      resetEntry: input.grubResetEntry,
+      resetEntry: quirks.grubResetEntry(),
       xfsConfig: quirks.xfsMkfsConfig(),
       size: boot.size,
       sectorSize: input.sectorSize,

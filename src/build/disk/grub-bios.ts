@@ -8,7 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { grubModuleDir, makeGrubImage } from '../grub/mkimage.js';
+import { grubEfiPlatform, grubModuleDir, makeGrubImage } from '../grub/mkimage.js';
 
 /** What GRUB needs to read BOOT (partition 3) and boot Linux, as upstream embeds it. */
 export const GRUB_MODULES = [
@@ -63,6 +63,6 @@ export async function grubBiosImages(grubDir: string, biosFirstLba: number, work
 
 /** GRUB's EFI image for the pure-GRUB layout, reading the same configuration from BOOT. */
 export async function grubEfiImage(grubDir: string, arch: 'amd64' | 'arm64', output: string): Promise<void> {
-  const platform = arch === 'arm64' ? 'arm64-efi' : 'x86_64-efi';
+  const platform = grubEfiPlatform(arch);
   await makeGrubImage({ grubDir, platform, format: platform, prefix: GRUB_PREFIX, modules: GRUB_MODULES, output, compression: 'xz' });
 }

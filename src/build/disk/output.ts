@@ -110,17 +110,17 @@ function compressed(source: Readable, compression: Compression): Readable {
   return source.pipe(compressor);
 }
 
-/**
- * Writes the file a user downloads. A fixed VHD is the raw disk plus a
- * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
- * takes the space of its data, not 8 GiB.
- */
 /** The downloadable image as one stream, for every compression but `.tar.gz` (which writeDiskImage packs). */
 export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
   if (options.compression === 'tar.gz') throw new Error('disk image: a .tar.gz is packed by writeDiskImage');
   return compressed(await formatted(disk, options), options.compression);
 }
 
+/**
+ * Writes the file a user downloads. A fixed VHD is the raw disk plus a
+ * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
+ * takes the space of its data, not 8 GiB.
+ */
 export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, path: string): Promise<void> {
   if (options.compression === 'none' && options.format === 'raw') return writeSparseFile(disk, path);
   const vhd = vhdOptions(options.formatOptions);

@@ -9,6 +9,11 @@ import { InvalidReleaseError } from '../../release/errors.js';
 
 export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
 
+/** GRUB's EFI platform for an architecture. */
+export function grubEfiPlatform(arch: 'amd64' | 'arm64'): GrubPlatform {
+  return arch === 'arm64' ? 'arm64-efi' : 'x86_64-efi';
+}
+
 export interface GrubImageOptions {
   /** The release's usr/lib/grub directory. */
   grubDir: string;

@@ -6,7 +6,7 @@
 
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { makeGrubImage, grubModuleDir } from '../grub/mkimage.js';
+import { grubEfiPlatform, grubModuleDir, makeGrubImage } from '../grub/mkimage.js';
 import type { Arch } from '../../talos/platforms.js';
 
 const COMMON_MODULES = ['iso9660', 'part_gpt', 'part_msdos', 'normal', 'linux', 'configfile', 'echo', 'test', 'terminal', 'all_video', 'search', 'search_fs_uuid'];
@@ -35,6 +35,6 @@ export function isoGrubUuid(date: Date): string {
 export async function makeEfiGrub(grubDir: string, arch: Arch, isoDate: Date, scratch: string, output: string): Promise<void> {
   const early = join(scratch, 'grub-early.cfg');
   await writeFile(early, `search --no-floppy --set=root --fs-uuid ${isoGrubUuid(isoDate)}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n`);
-  const platform = arch === 'arm64' ? 'arm64-efi' : 'x86_64-efi';
+  const platform = grubEfiPlatform(arch);
   await makeGrubImage({ grubDir, platform, format: platform, prefix: '/boot/grub', modules: ['fat', ...COMMON_MODULES], config: early, output });
 }
