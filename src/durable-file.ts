@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { OWNER_TAG } from './ownership.js';
 
 /** Flushes a file or a directory (for a directory: the entries created or renamed in it). */
 export async function syncPath(path: string): Promise<void> {
@@ -22,7 +23,7 @@ export async function writeFileAtomic(
   mode = 0o644,
 ): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${OWNER_TAG}.${randomUUID()}.tmp`);
   const file = await open(tmp, 'wx', mode);
   try {
     try {
