@@ -55,7 +55,7 @@ function chain(error: unknown): unknown[] {
 
 /** Absolute file paths in a message (not the paths of URLs) become `…`. */
 export function scrubPaths(text: string): string {
-  return text.replace(/(^|[\s'"(=:,])\/[^\s'"),]+/g, '$1…');
+  return text.replace(/(^|[\s'"(=,])\/[^\s'"),:]+/g, '$1…');
 }
 
 /** The condition of this machine behind an error, if it is one of the known ones. */

@@ -6,9 +6,8 @@
 // one that had the same PID — as every restart of a container's PID 1 does.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 
 const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 const INSTANCE = randomBytes(4).toString('hex');
@@ -40,12 +39,6 @@ export function ownership(name: string): Ownership {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM' ? 'live' : 'gone';
   }
-}
-
-/** A new directory `<kind>-<owner>-XXXXXX` under `parent`, marked as this process's. */
-export async function ownedTempDir(parent: string, kind: string): Promise<string> {
-  await mkdir(parent, { recursive: true });
-  return mkdtemp(join(parent, `${kind}-${OWNER_TAG}-`));
 }
 
 /** Whether a leftover may go: its owner is gone, or it cannot be told and the leftover is older than `unownedAfterMs`. */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AssetCache } from '../cache/cache.js';
-import { ownedTempDir } from '../ownership.js';
+import { ownedTempDir } from '../durable-file.js';
 import { parseSchematic } from '../schematic/schematic.js';
 import { contentTypeFor, parseAssetPath } from '../talos/asset-path.js';
 import { parsePathVersion } from '../talos/version.js';

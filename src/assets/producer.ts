@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { planTalosDisk } from '../build/disk/build.js';
 import { writeDiskImage } from '../build/disk/output.js';
 import { buildTalosIso } from '../build/iso/build.js';
-import { ownedTempDir } from '../ownership.js';
+import { ownedTempDir } from '../durable-file.js';
 import type { ReleaseService } from '../release/release.js';
 import { BOOTLOADERS } from '../schematic/model.js';
 import { type BootloaderKind, selectBootloader } from '../talos/bootloader.js';

@@ -6,10 +6,10 @@
 // served. A size budget evicts the least recently used entries.
 
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { syncPath, writeFileAtomic } from '../durable-file.js';
+import { ensureDir, syncPath, writeFileAtomic } from '../durable-file.js';
 import { abandoned, OWNER_TAG } from '../ownership.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
@@ -77,7 +77,7 @@ export class FsAssetCache implements AssetCache {
 
   async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
     const { data, meta } = this.paths(key);
-    await mkdir(dirname(data), { recursive: true });
+    await ensureDir(dirname(data));
     const digests = await digestFile(file);
     const tmpData = `${data}.tmp-${OWNER_TAG}-${Date.now()}`;
     await rename(file, tmpData).catch(async (error: NodeJS.ErrnoException) => {

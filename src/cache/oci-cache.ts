@@ -10,7 +10,7 @@ import { downloadBlob } from '../oci/blob-file.js';
 import { isNotFound } from '../oci/errors.js';
 import { encodeManifest, type ImageManifest } from '../oci/manifest.js';
 import { MEDIA_TYPE } from '../oci/media-types.js';
-import { ownedTempDir } from '../ownership.js';
+import { ownedTempDir } from '../durable-file.js';
 import type { WritableImageRepository } from '../oci/repository.js';
 import type { AssetMetadata } from './cache.js';
 
