@@ -4,9 +4,9 @@
 // owner's mark (ownership.ts), so what a killed process left can be swept.
 
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { OWNER_TAG } from './ownership.js';
+import { abandoned, OWNER_TAG } from './ownership.js';
 
 /**
  * `mkdir -p` that fails with the real reason: Node's recursive mkdir says
@@ -63,4 +63,25 @@ export async function writeFileAtomic(
 export async function ownedTempDir(parent: string, kind: string): Promise<string> {
   await ensureDir(parent);
   return mkdtemp(join(parent, `${kind}-${OWNER_TAG}-`));
+}
+
+/** The temporary of a writeFileAtomic: `.<name>.<owner>.<uuid>.tmp`. */
+export const ATOMIC_TEMPORARY = /^\..+\.tmp$/;
+
+/**
+ * Removes the temporaries (names matching `temporary`) in the shard
+ * directories of `root` that no live process owns: what writes interrupted by
+ * a kill left. Returns the paths removed.
+ */
+export async function sweepTemporaries(root: string, temporary: RegExp, unownedAfterMs: number): Promise<string[]> {
+  const removed: string[] = [];
+  for (const shard of await readdir(root).catch(() => [] as string[])) {
+    for (const name of await readdir(join(root, shard)).catch(() => [] as string[])) {
+      const path = join(root, shard, name);
+      if (!temporary.test(name) || !(await abandoned(path, name, unownedAfterMs))) continue;
+      await rm(path, { force: true });
+      removed.push(path);
+    }
+  }
+  return removed;
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { type BuildDeps, runBuild } from './assets/build-spec.js';
 import { AssetProducer } from './assets/producer.js';
 import { sweepScratch } from './assets/scratch.js';
+import { ATOMIC_TEMPORARY, sweepTemporaries } from './durable-file.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
 import { OciAssetStore } from './cache/oci-cache.js';
@@ -49,7 +50,13 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
   // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
   const unownedAfterMs = 2 * config.buildTimeoutSeconds * 1000;
   const sweep = (): void =>
-    void Promise.all([sweepScratch(workDir, unownedAfterMs, logger), local.sweepTemporaries(unownedAfterMs)]).catch((error: Error) =>
+    void Promise.all([
+      sweepScratch(workDir, unownedAfterMs, logger),
+      local.sweepTemporaries(unownedAfterMs),
+      sweepTemporaries(join(config.dataDir, 'schematics'), ATOMIC_TEMPORARY, unownedAfterMs).then((paths) => {
+        for (const path of paths) logger.info({ path }, 'removed the temporary of an interrupted schematic write');
+      }),
+    ]).catch((error: Error) =>
       logger.warn({ err: error }, 'sweeping leftovers failed'),
     );
   sweep();

@@ -9,8 +9,8 @@ import { createReadStream } from 'node:fs';
 import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { ensureDir, syncPath, writeFileAtomic } from '../durable-file.js';
-import { abandoned, OWNER_TAG } from '../ownership.js';
+import { ensureDir, sweepTemporaries, syncPath, writeFileAtomic } from '../durable-file.js';
+import { OWNER_TAG } from '../ownership.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
 
@@ -118,14 +118,8 @@ export class FsAssetCache implements AssetCache {
    * and unmarked or foreign ones older than `unownedAfterMs`.
    */
   async sweepTemporaries(unownedAfterMs: number): Promise<void> {
-    for (const shard of await readdir(this.options.dir).catch(() => [] as string[])) {
-      for (const name of await readdir(join(this.options.dir, shard)).catch(() => [] as string[])) {
-        if (!TEMPORARY.test(name)) continue;
-        const path = join(this.options.dir, shard, name);
-        if (!(await abandoned(path, name, unownedAfterMs))) continue;
-        await rm(path, { force: true });
-        this.options.logger.info({ path }, 'removed the temporary of an interrupted cache write');
-      }
+    for (const path of await sweepTemporaries(this.options.dir, TEMPORARY, unownedAfterMs)) {
+      this.options.logger.info({ path }, 'removed the temporary of an interrupted cache write');
     }
   }
 

@@ -102,14 +102,15 @@ describe('crash safety of the schematic store', () => {
       deadPull: join(dataDir, 'tmp', 'shared-cache', `pull-${tagOf(deadPid)}-x2`),
       deadData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(deadPid)}-1`),
       deadMeta: join(dataDir, 'cache', 'ab', `.${key}.json.${tagOf(deadPid)}.0000.tmp`),
+      deadSchematic: join(dataDir, 'schematics', 'ab', `.${key}.yaml.${tagOf(deadPid)}.0000.tmp`),
       liveBuild: join(dataDir, 'tmp', `build-${tagOf(process.pid)}-x3`),
       liveData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(process.pid)}-2`),
     };
-    for (const dir of [paths.deadBuild, paths.deadPull, paths.liveBuild, join(dataDir, 'cache', 'ab')]) mkdirSync(dir, { recursive: true });
-    for (const file of [paths.deadData, paths.deadMeta, paths.liveData]) writeFileSync(file, Buffer.alloc(1 << 20));
+    for (const dir of [paths.deadBuild, paths.deadPull, paths.liveBuild, join(dataDir, 'cache', 'ab'), join(dataDir, 'schematics', 'ab')]) mkdirSync(dir, { recursive: true });
+    for (const file of [paths.deadData, paths.deadMeta, paths.deadSchematic, paths.liveData]) writeFileSync(file, Buffer.alloc(1 << 20));
     const svc = await startService(dataDir, { IF_BUILD_TIMEOUT_SECONDS: '3600' });
     try {
-      await until('the sweep', () => ![paths.deadBuild, paths.deadPull, paths.deadData, paths.deadMeta].some((p) => existsSync(p)));
+      await until('the sweep', () => ![paths.deadBuild, paths.deadPull, paths.deadData, paths.deadMeta, paths.deadSchematic].some((p) => existsSync(p)));
       expect(existsSync(paths.liveBuild)).toBe(true);
       expect(existsSync(paths.liveData)).toBe(true);
     } finally {
