@@ -68,6 +68,14 @@ export const configSchema = z.object({
   cacheDir: z.string().min(1).optional(),
   /** Least recently used assets are evicted above this size (0 = no limit). */
   cacheMaxBytes: z.number().int().nonnegative(),
+  /**
+   * Behind nginx: answer cache hits with `X-Accel-Redirect: <this prefix><entry path>`, an internal
+   * location aliased to the cache directory, so nginx sends the bytes (unset = send them ourselves).
+   */
+  accelRedirect: z
+    .string()
+    .regex(/^\/([A-Za-z0-9._~-]+\/)+$/, 'must be an internal location path that starts and ends with /, for example /_factory_cache/')
+    .optional(),
   /** A registry holding assets for every instance (host[:port]); unset = this instance's disk only. */
   cacheRegistry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'must be a registry host such as registry.example.com:5000').optional(),
   cacheRepository: z.string().regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)*$/, 'must be a repository path such as image-factory/cache'),
@@ -144,6 +152,7 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_BUILD_ATTEMPTS: { key: 'buildAttempts', parse: number },
   IF_CACHE_DIR: { key: 'cacheDir', parse: text },
   IF_CACHE_MAX_BYTES: { key: 'cacheMaxBytes', parse: number },
+  IF_ACCEL_REDIRECT: { key: 'accelRedirect', parse: text },
   IF_CACHE_REGISTRY: { key: 'cacheRegistry', parse: text },
   IF_CACHE_REPOSITORY: { key: 'cacheRepository', parse: text },
   IF_CACHE_INSECURE: { key: 'cacheInsecure', parse: boolean },

@@ -42,7 +42,7 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
   // Twice the build timeout: no live build can own a directory that old.
   void sweepStaleScratch(workDir, 2 * config.buildTimeoutSeconds * 1000, logger);
   const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
-  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
   const deps: BuildDeps = { producer, cache, workDir, logger };
   return { releases, producer, cache, builder: (spec, progress) => runBuild(spec, deps, progress) };

@@ -2,12 +2,13 @@
 
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { AssetService } from './assets/service.js';
 import { DigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { createApp } from './http/app.js';
+import { createLogger } from './logging.js';
 import { Metrics } from './metrics.js';
 import { createQueueing, createRuntime } from './runtime.js';
 import { CachedSchematicStore, FsSchematicStore, SchematicService } from './schematic/index.js';
@@ -34,7 +35,7 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const store = new CachedSchematicStore(new FsSchematicStore(join(config.dataDir, 'schematics'), logger), {
     capacity: config.schematicCacheCapacity,
     negativeTtlMs: config.schematicNegativeTtlSeconds * 1000,

@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
-  app.use(requestLogging(deps.logger));
+  app.use(requestLogging(app, deps.logger));
   app.use(serverHeader);
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);
