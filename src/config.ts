@@ -84,8 +84,14 @@ export const configSchema = z.object({
   cachePassword: z.string().optional(),
   /** Start building the newest version's installer when a schematic is created, so upgrades do not wait. */
   prebuildInstallers: z.boolean(),
-  /** Prometheus metrics on their own address ('' = off). */
+  /** Prometheus metrics on their own address ('' = off); unauthenticated, so loopback unless said otherwise. */
   metricsListen: z.union([listenAddress, z.literal('')]),
+  /** Builds this process may have queued or running at once; more are refused with 503 and Retry-After. */
+  maxQueuedBuilds: z.number().int().positive(),
+  /** Of those, for one client address; more are refused with 429 and Retry-After. */
+  maxQueuedBuildsPerClient: z.number().int().positive(),
+  /** Which proxies' X-Forwarded-For names the client (express's `trust proxy`: hop count, addresses, `loopback`); '' = none. */
+  trustProxy: z.string(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -112,7 +118,10 @@ export const DEFAULTS: Config = {
   cacheRepository: 'image-factory/cache',
   cacheInsecure: false,
   prebuildInstallers: true,
-  metricsListen: '0.0.0.0:2122',
+  metricsListen: '127.0.0.1:2122',
+  maxQueuedBuilds: 64,
+  maxQueuedBuildsPerClient: 8,
+  trustProxy: '',
 };
 
 type Parser = (raw: string) => unknown;
@@ -160,6 +169,9 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_CACHE_PASSWORD: { key: 'cachePassword', parse: text },
   IF_PREBUILD_INSTALLERS: { key: 'prebuildInstallers', parse: boolean },
   IF_METRICS_LISTEN: { key: 'metricsListen', parse: text },
+  IF_MAX_QUEUED_BUILDS: { key: 'maxQueuedBuilds', parse: number },
+  IF_MAX_QUEUED_BUILDS_PER_CLIENT: { key: 'maxQueuedBuildsPerClient', parse: number },
+  IF_TRUST_PROXY: { key: 'trustProxy', parse: text },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {

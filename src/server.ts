@@ -3,6 +3,7 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { Admission } from './assets/admission.js';
 import { AssetService } from './assets/service.js';
 import { DigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
@@ -13,6 +14,9 @@ import { Metrics } from './metrics.js';
 import { createQueueing, createRuntime } from './runtime.js';
 import { CachedSchematicStore, FsSchematicStore, SchematicService } from './schematic/index.js';
 import { VERSION } from './version.js';
+
+/** What Retry-After says when a build is not admitted: about what a small build takes. */
+const ADMISSION_RETRY_SECONDS = 30;
 
 export interface RunningServer {
   server: Server;
@@ -48,6 +52,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     producer: runtime.producer,
     cache: runtime.cache,
     queue: queueing.queue,
+    admission: new Admission({ maxQueued: config.maxQueuedBuilds, maxQueuedPerClient: config.maxQueuedBuildsPerClient, retryAfterSeconds: ADMISSION_RETRY_SECONDS }),
     logger,
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
@@ -63,10 +68,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     cache: runtime.cache,
     digests: new DigestIndex(join(config.dataDir, 'registry-digests')),
     ...(config.prebuildInstallers && {
-      onSchematicCreated: (schematic) =>
-        void assets.prebuildInstaller(schematic).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
+      onSchematicCreated: (schematic, client) =>
+        void assets.prebuildInstaller(schematic, client).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
     }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
+    trustProxy: config.trustProxy,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -30,6 +30,8 @@ export interface AppDeps {
   onSchematicCreated?: SchematicCreated;
   /** Base URL of the links in PXE scripts. */
   externalPxeUrl: string;
+  /** express's `trust proxy` ('' = trust no proxy: the client is the peer address). */
+  trustProxy?: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -38,6 +40,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
+  if (deps.trustProxy) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
   app.use(requestLogging(app, deps.logger));
   app.use(serverHeader);
   app.use(cors(deps.allowedOrigins));
