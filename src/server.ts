@@ -66,6 +66,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         void assets.prebuildInstaller(schematic).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
     }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
+    externalUrl: config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {
