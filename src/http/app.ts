@@ -14,6 +14,7 @@ import { imageRoutes } from './routes/image.js';
 import { registryRoutes } from './routes/registry.js';
 import { releaseRoutes } from './routes/releases.js';
 import { type SchematicCreated, schematicRoutes } from './routes/schematics.js';
+import { openapiRoutes } from './routes/openapi.js';
 import { uiRoutes } from './routes/ui.js';
 import { notFound } from './routing.js';
 
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
     externalPxeUrl: deps.externalPxeUrl,
     ...(deps.onSchematicCreated && { onCreated: deps.onSchematicCreated }),
   });
+  openapiRoutes(app);
   app.use(notFound);
   app.use(errorHandler);
   return app;

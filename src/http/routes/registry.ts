@@ -20,7 +20,7 @@ import { InvalidManifestError } from '../../oci/manifest.js';
 import { VersionNotAvailableError } from '../../release/errors.js';
 import type { ReleaseService } from '../../release/release.js';
 import type { SchematicService } from '../../schematic/index.js';
-import { parseAssetPath } from '../../talos/asset-path.js';
+import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { InvalidVersionError, parsePathVersion, type TalosVersion } from '../../talos/version.js';
 
 export interface RegistryRouteDeps {
@@ -179,7 +179,8 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
       if (res.headersSent) return void res.destroy(error as Error);
       if (error instanceof RegistryError) return sendRegistryError(res, error);
       if (error instanceof VersionNotAvailableError) return sendRegistryError(res, new RegistryError(404, 'MANIFEST_UNKNOWN', error.message));
-      if (error instanceof InvalidAssetRequestError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
+      // An image name whose platform or architecture is not one (e.g. `foo-bar-installer`): upstream answers 400 too.
+      if (error instanceof InvalidAssetRequestError || error instanceof InvalidAssetPathError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
       if (error instanceof AssetNotImplementedError) return sendRegistryError(res, new RegistryError(501, 'UNSUPPORTED', error.message));
       if (error instanceof BuildFailedError) return sendRegistryError(res, new RegistryError(500, 'UNKNOWN', `installer build failed: ${error.message}`));
       next(error);

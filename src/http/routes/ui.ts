@@ -11,10 +11,11 @@ import { InvalidSchematicError, type ParsedSchematic, SCHEMATIC_ID_PATTERN, type
 import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { allPlatforms } from '../../talos/platforms.js';
 import { parsePathVersion, versionTag } from '../../talos/version.js';
-import { route, sendText } from '../routing.js';
+import { route } from '../routing.js';
 import { query } from '../ui/html.js';
 import { type LinkBases, resultLinks } from '../ui/links.js';
 import { type AssetState, type FieldErrors, messagePage, pastePage, resultPage, stepPage } from '../ui/pages.js';
+import { sendPage } from '../ui/respond.js';
 import { STATIC_FILES } from '../ui/static-files.js';
 import { overlayOptionsText, prefill, resolveStep, schematicYaml, type Step, stateParams } from '../ui/wizard.js';
 import { MAX_SCHEMATIC_BYTES, type SchematicCreated } from './schematics.js';
@@ -24,16 +25,6 @@ export interface UiDeps extends LinkBases {
   releases: ReleaseService;
   assets: AssetService;
   onCreated?: SchematicCreated;
-}
-
-/** Scripts, styles and forms only from this origin; nothing may frame the pages. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-function sendPage(res: Response, status: number, body: string): void {
-  res.setHeader('Content-Security-Policy', CSP);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Cache-Control', 'no-store');
-  sendText(res, status, 'text/html; charset=utf-8', body);
 }
 
 function queryParams(req: Request): URLSearchParams {
