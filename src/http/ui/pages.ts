@@ -28,6 +28,7 @@ export function page(title: string, body: Html): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${title} · Talos Linux Image Factory</title>
 <link rel="stylesheet" href="${STATIC_FILES.css.url}">
 <script src="${STATIC_FILES.js.url}" defer></script>
