@@ -73,6 +73,8 @@ const wizardParams = [
   queryParam('schematic-id', 'Reopen this schematic: its extensions, kernel arguments and options fill the steps.'),
 ];
 
+const formTooLarge = text('The form is larger than 2 MiB.', 'request body too large: a schematic may be at most 2097152 bytes\n');
+
 const formBody = (description: string, properties: Json): Json => ({
   required: true,
   description,
@@ -259,7 +261,7 @@ export const OPENAPI_DOCUMENT: Json = {
         summary: 'Web UI: create the schematic the wizard describes',
         description: 'Through the same schematic creation as `POST /schematics`.',
         requestBody: formBody('The wizard state, `cmdline-set`, `embedded-config` and `overlay-options`.', { target: { type: 'string' }, version: { type: 'string' } }),
-        responses: { '303': redirect('To the result page.'), '400': page('The form again, the error next to its field.') },
+        responses: { '303': redirect('To the result page.'), '400': page('The form again, the error next to its field.'), '413': formTooLarge },
       },
     },
     '/ui/result/{schematic}/{version}': {
@@ -274,7 +276,7 @@ export const OPENAPI_DOCUMENT: Json = {
         summary: 'Web UI: start building an asset (without JavaScript)',
         parameters: [schematicParam, versionParam, fileParam],
         requestBody: formBody('Where to go back to.', { back: { type: 'string' } }),
-        responses: { '303': redirect('Back to the result page.'), '400': page('Not an asset file name.'), '404': page('Unknown schematic.') },
+        responses: { '303': redirect('Back to the result page.'), '400': page('Not an asset file name or version, or not buildable (e.g. SecureBoot).'), '404': page('Unknown schematic, or a version not on offer.') },
       },
     },
     '/ui/paste': {
@@ -282,7 +284,7 @@ export const OPENAPI_DOCUMENT: Json = {
       post: {
         summary: 'Web UI: create a pasted schematic',
         requestBody: formBody('The schematic and the target.', { yaml: { type: 'string' }, version: { type: 'string' }, platform: { type: 'string' }, arch: { type: 'string' } }),
-        responses: { '303': redirect('To the result page.'), '400': page('The form again, with the error.') },
+        responses: { '303': redirect('To the result page.'), '400': page('The form again, with the error.'), '413': formTooLarge },
       },
     },
     '/ui/static/{file}': Object.fromEntries(

@@ -125,6 +125,8 @@ describe.skipIf(SKIP !== undefined)('web UI in Chromium', () => {
       await expect.poll(() => page.locator('h1').textContent()).toBe('System extensions');
       await inspect(page, '4-extensions', { axe: true });
       // Live search: typing filters the list without a request.
+      // A catalog's text is shown as text.
+      expect(await page.getByText('/usr/lib/modules/<kernel>/extras', { exact: false }).count()).toBe(1);
       await page.locator('#extension-search').fill('ucode');
       await expect.poll(() => page.locator('li.extension:visible').count()).toBe(1);
       await page.getByLabel('siderolabs/dev-ucode').check();
@@ -252,6 +254,12 @@ describe.skipIf(SKIP !== undefined)('web UI in Chromium', () => {
       await page.goto(`${svc.url}/?target=sbc&version=v1.12.0`);
       expect(await page.locator('.notice').textContent()).toMatch(/not built by this factory yet.*501/);
       await inspect(page, 'sbc-board', { axe: true });
+
+      // Overlay options: a mistake is shown next to that field, counted in its own lines.
+      await page.goto(`${svc.url}/?target=sbc&version=v1.12.0&board=devboard&arch=arm64&extensions-set=1`);
+      await page.getByLabel('Overlay options (YAML, optional)').fill('dtoverlay: [');
+      await page.getByRole('button', { name: 'Create schematic' }).click();
+      await expect.poll(() => page.locator('#overlay-options-error').textContent()).toMatch(/^yaml: line [12]: /);
 
       // Pasted YAML: an error is shown next to the field, and nothing is created.
       await page.goto(`${svc.url}/ui/paste`);

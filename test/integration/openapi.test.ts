@@ -113,11 +113,16 @@ describe('OpenAPI', () => {
     expect((await call('GET', `/ui/result/${'2'.repeat(64)}/v1.12.0?target=metal&arch=amd64`)).status).toBe(404);
     expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel-amd64`, form([['back', result]]))).status).toBe(303);
     expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel.exe`, form([['back', result]]))).status).toBe(400);
+    expect((await call('POST', `/ui/prepare/${id}/v1.12.0/metal-amd64-secureboot.iso`, form([['back', result]]))).status).toBe(400);
+    expect((await call('POST', `/ui/prepare/${id}/not-a-version/kernel-amd64`, form([['back', result]]))).status).toBe(400);
+    expect((await call('POST', `/ui/prepare/${id}/v1.5.0/kernel-amd64`, form([['back', result]]))).status).toBe(404);
     expect((await call('POST', `/ui/prepare/${'3'.repeat(64)}/v1.12.0/kernel-amd64`, form([['back', result]]))).status).toBe(404);
     expect((await call('GET', '/ui/paste')).status).toBe(200);
     const pasted = [['version', 'v1.12.0'], ['platform', 'metal'], ['arch', 'amd64']] as Array<[string, string]>;
     expect((await call('POST', '/ui/paste', form([['yaml', 'customization:\n  extraKernelArgs: [net.ifnames=0]\n'], ...pasted]))).headers.get('location')).toBe(result);
     expect((await call('POST', '/ui/paste', form([['yaml', 'customisation: {}\n'], ...pasted]))).status).toBe(400);
+    expect((await call('POST', '/ui/paste', form([['yaml', 'x'.repeat(3 * 1024 * 1024)], ...pasted]))).status).toBe(413);
+    expect((await call('POST', '/ui/schematics', form([...state, ['embedded-config', 'x'.repeat(3 * 1024 * 1024)]]))).status).toBe(413);
     const page = await call('GET', '/');
     const [css] = /\/ui\/static\/app-[0-9a-f]+\.css/.exec(page.body)!;
     const style = await call('GET', css);

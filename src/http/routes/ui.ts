@@ -6,18 +6,20 @@
 
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import type { AssetService } from '../../assets/service.js';
+import { AssetNotImplementedError, InvalidAssetRequestError } from '../../assets/target.js';
+import { UnknownExtensionError, VersionNotAvailableError } from '../../release/errors.js';
 import type { ReleaseService } from '../../release/release.js';
 import { InvalidSchematicError, type ParsedSchematic, SCHEMATIC_ID_PATTERN, type SchematicService } from '../../schematic/index.js';
 import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { allPlatforms } from '../../talos/platforms.js';
-import { parsePathVersion, versionTag } from '../../talos/version.js';
+import { InvalidVersionError, parsePathVersion, versionTag } from '../../talos/version.js';
 import { route } from '../routing.js';
 import { query } from '../ui/html.js';
 import { type LinkBases, resultLinks } from '../ui/links.js';
 import { type AssetState, type FieldErrors, messagePage, pastePage, resultPage, stepPage } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
 import { STATIC_FILES } from '../ui/static-files.js';
-import { overlayOptionsText, prefill, resolveStep, schematicYaml, type Step, stateParams } from '../ui/wizard.js';
+import { type DoneStep, overlayOptionsText, prefill, resolveStep, schematicYaml, type Step, stateParams } from '../ui/wizard.js';
 import { MAX_SCHEMATIC_BYTES, type SchematicCreated } from './schematics.js';
 
 export interface UiDeps extends LinkBases {
@@ -27,12 +29,21 @@ export interface UiDeps extends LinkBases {
   onCreated?: SchematicCreated;
 }
 
+/** Why a file cannot be prepared that is the request's fault (the page says so instead of an error text). */
+const UNBUILDABLE = [InvalidAssetPathError, InvalidVersionError, InvalidAssetRequestError, AssetNotImplementedError, UnknownExtensionError];
+
 function queryParams(req: Request): URLSearchParams {
   return new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
 }
 
 function formParams(req: Request): URLSearchParams {
   return new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+}
+
+/** The result page of a schematic for the target the choices name. */
+function resultUrl(id: string, choices: DoneStep['choices']): string {
+  const target = stateParams(choices, 'extensions').filter(([name]) => ['target', 'platform', 'board', 'arch'].includes(name));
+  return `/ui/result/${id}/${versionTag(choices.version)}${query(target)}`;
 }
 
 function handle(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {
@@ -42,7 +53,11 @@ function handle(handler: (req: Request, res: Response) => Promise<void>): Reques
 /** Which form field a schematic error belongs to: overlay options by line, the rest by the field it names. */
 function placeError(message: string, optionLines: [number, number] | undefined): FieldErrors {
   const line = /line (\d+)/.exec(message);
-  if (optionLines && line && Number(line[1]) >= optionLines[0] && Number(line[1]) <= optionLines[1]) return { overlayOptions: message };
+  // A parser may report an unterminated value on the line after it.
+  if (optionLines && line && Number(line[1]) >= optionLines[0] && Number(line[1]) <= optionLines[1] + 1) {
+    // Count lines the way the user sees them: from the first line of the field.
+    return { overlayOptions: message.replace(/line (\d+)/g, (_m, n: string) => `line ${Number(n) - optionLines[0] + 1}`) };
+  }
   if (/options/i.test(message) && optionLines) return { overlayOptions: message };
   if (/embeddedMachineConfiguration|machine config/i.test(message)) return { embeddedConfig: message };
   if (/extraKernelArgs|kernel arg/i.test(message)) return { cmdline: message };
@@ -63,20 +78,18 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
   const wizard = handle(async (req, res) => {
     let params = queryParams(req);
     const existing = await reopened(params);
-    if (existing.problem) {
-      params.delete('schematic-id');
-      const step = await resolveStep(params, deps.releases);
-      const shown: Step = step.name === 'done' ? { name: 'customization', choices: step.choices } : step;
-      return sendPage(res, 404, stepPage({ ...shown, problem: existing.problem }, { filter: '' }));
-    }
+    if (existing.problem) params.delete('schematic-id');
     if (existing.schematic) params = prefill(params, existing.schematic);
     const step = await resolveStep(params, deps.releases);
+    // A GET never creates anything: a fully answered wizard shows its last step, ready to submit.
     const shown: Step = step.name === 'done' ? { name: 'customization', choices: step.choices } : step;
     const values = {
       embeddedConfig: existing.schematic?.schematic.customization.embeddedMachineConfiguration ?? '',
       overlayOptions: existing.schematic ? overlayOptionsText(existing.schematic.canonical) : '',
     };
-    sendPage(res, shown.problem ? 400 : 200, stepPage(shown, { filter: params.get('q') ?? '', values }));
+    const problem = existing.problem ?? shown.problem;
+    const status = existing.problem ? 404 : problem ? 400 : 200;
+    sendPage(res, status, stepPage({ ...shown, ...(problem && { problem }) }, { filter: params.get('q') ?? '', values }));
   });
   route(app, '/', { GET: wizard, HEAD: wizard });
 
@@ -95,8 +108,7 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       return sendPage(res, 400, stepPage(customization, { filter: '', values, errors: placeError(error.message, optionLines) }));
     }
     deps.onCreated?.(created);
-    const c = step.choices;
-    res.redirect(303, `/ui/result/${created.id}/${versionTag(c.version)}${query(stateParams(c, 'extensions').filter(([k]) => ['target', 'platform', 'board', 'arch'].includes(k)))}`);
+    res.redirect(303, resultUrl(created.id, step.choices));
   });
   route(app, '/ui/schematics', { POST: [form, create] });
 
@@ -146,8 +158,9 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       const prepared = await deps.assets.prepare(schematic, parsePathVersion(String(req.params.version)), parseAssetPath(String(req.params.path)));
       deps.assets.start(prepared);
     } catch (error) {
-      if (!(error instanceof InvalidAssetPathError)) throw error;
-      return sendPage(res, 400, messagePage('Cannot prepare this file', error.message));
+      if (error instanceof VersionNotAvailableError) return sendPage(res, 404, messagePage('Cannot prepare this file', error.message));
+      if (!UNBUILDABLE.some((kind) => error instanceof kind)) throw error;
+      return sendPage(res, 400, messagePage('Cannot prepare this file', (error as Error).message));
     }
     // Back to the result page it came from (only a page of this UI: never an open redirect).
     res.redirect(303, back.startsWith('/ui/result/') ? back : `/?schematic-id=${schematic.id}`);
@@ -179,8 +192,7 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       return renderPaste(res, 400, fields, { yaml: error.message });
     }
     deps.onCreated?.(created);
-    const c = step.choices;
-    res.redirect(303, `/ui/result/${created.id}/${versionTag(c.version)}${query(stateParams(c, 'extensions').filter(([k]) => ['target', 'platform', 'arch'].includes(k)))}`);
+    res.redirect(303, resultUrl(created.id, step.choices));
   });
   route(app, '/ui/paste', { GET: pasteForm, POST: [form, pasteCreate] });
 

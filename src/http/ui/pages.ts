@@ -344,7 +344,8 @@ function assetItem(r: ResultPage, link: AssetLink, status: AssetState): Html {
 
 export function resultPage(r: ResultPage): string {
   const c = r.choices;
-  const reopen = `/${query([['schematic-id', r.schematicId], ...stateParams({ ...c, schematicId: undefined }, 'extensions').filter(([k]) => k !== 'extensions')])}`;
+  // Back into the wizard at the extensions step, the schematic's choices filled in.
+  const reopen = `/${query([['schematic-id', r.schematicId], ...stateParams({ ...c, schematicId: undefined }, 'extensions')])}`;
   return page(
     'Your image',
     html`<h1>Your Talos ${versionTag(c.version!)} image</h1>

@@ -60,6 +60,12 @@ export interface Step {
   extensions?: ExtensionRef[];
 }
 
+/** Every step answered: what the wizard builds the schematic and the links from. */
+export interface DoneStep {
+  name: 'done';
+  choices: Choices & Required<Pick<Choices, 'target' | 'version' | 'platform' | 'arch'>>;
+}
+
 /** Read-only parameters: a query string or a posted form. */
 export interface Params {
   get(name: string): string | null;
@@ -91,13 +97,13 @@ function readVersion(text: string): TalosVersion | undefined {
   }
 }
 
-export function platformArchitectures(target: Target, platform: Platform | undefined): readonly Arch[] {
+function platformArchitectures(target: Target, platform: Platform | undefined): readonly Arch[] {
   if (target === 'sbc') return ['arm64'];
   return platform?.listing?.architectures ?? ['amd64', 'arm64'];
 }
 
 /** Cloud platforms offered for a version (those with a listing, metal aside, from their first version on). */
-export function cloudPlatforms(version: TalosVersion): Platform[] {
+function cloudPlatforms(version: TalosVersion): Platform[] {
   return allPlatforms().filter((p) => p.listing && p.name !== 'metal' && (!p.listing.minVersion || compareVersions(version, parseVersion(p.listing.minVersion)) >= 0));
 }
 
@@ -111,7 +117,7 @@ function versionsFor(all: TalosVersion[], target: Target): TalosVersion[] {
  * answer (or answer with a value that is not on offer: that step again, with
  * the reason). `until` stops after the architecture for pages that need no more.
  */
-export async function resolveStep(params: Params, releases: ReleaseService, until: StepName = 'customization'): Promise<Step | { name: 'done'; choices: Required<Pick<Choices, 'target' | 'version' | 'platform' | 'arch'>> & Choices }> {
+export async function resolveStep(params: Params, releases: ReleaseService, until: StepName = 'customization'): Promise<Step | DoneStep> {
   const choices: Choices = {
     extensions: [...new Set(params.getAll('extensions').filter((e) => e !== '' && e !== '-'))].sort(),
     extensionsSet: params.has('extensions-set'),
@@ -172,7 +178,7 @@ export async function resolveStep(params: Params, releases: ReleaseService, unti
   if (params.get('secureboot') === 'true') return archStep(SECURE_BOOT_UNAVAILABLE);
   choices.arch = arch as Arch;
 
-  const done = (): { name: 'done'; choices: Required<Pick<Choices, 'target' | 'version' | 'platform' | 'arch'>> & Choices } => ({
+  const done = (): DoneStep => ({
     name: 'done',
     choices: { ...choices, target, version: known, platform: choices.platform!, arch: arch as Arch },
   });
