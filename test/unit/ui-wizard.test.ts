@@ -1,4 +1,4 @@
-// The web UI's pure parts: escaping, and the schematic text the wizard hands
+// The web UI's pure parts: escaping, the links of the result page, and the schematic text the wizard hands
 // to the same parser as POST /schematics (whatever the user typed, the parsed
 // schematic holds exactly those values).
 
@@ -6,6 +6,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseSchematic } from '../../src/schematic/index.js';
 import { html } from '../../src/http/ui/html.js';
+import { resultLinks } from '../../src/http/ui/links.js';
+import { findPlatform } from '../../src/talos/platforms.js';
+import { parseVersion } from '../../src/talos/version.js';
 import { overlayOptionsText, schematicYaml, splitCmdline, type Choices } from '../../src/http/ui/wizard.js';
 
 const base: Choices = { extensions: [], extensionsSet: true, cmdline: '', cmdlineSet: true, bootloader: 'auto' };
@@ -59,5 +62,37 @@ describe('schematicYaml', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('resultLinks', () => {
+  const id = 'a'.repeat(64);
+  const bases = { externalUrl: 'https://factory.example.com/', externalPxeUrl: 'http://pxe.example.com/boot/' };
+  const metal = findPlatform('metal')!;
+
+  it('names every metal asset, the iPXE script and the per-platform installer (1.10 on)', () => {
+    const links = resultLinks(bases, { schematicId: id, version: parseVersion('1.12.0'), target: 'metal', platform: metal, arch: 'amd64' });
+    expect(links.assets.map((a) => a.file)).toEqual(['metal-amd64.iso', 'metal-amd64.raw.zst', 'metal-amd64.qcow2', 'metal-amd64-uki.efi', 'kernel-amd64', 'initramfs-amd64.xz', 'cmdline-metal-amd64']);
+    expect(links.assets[0]).toEqual({
+      label: 'ISO',
+      file: 'metal-amd64.iso',
+      url: `https://factory.example.com/image/${id}/v1.12.0/metal-amd64.iso`,
+      sha256Url: `https://factory.example.com/image/${id}/v1.12.0/metal-amd64.iso.sha256`,
+    });
+    expect(links.pxeUrl).toBe(`http://pxe.example.com/boot/pxe/${id}/v1.12.0/metal-amd64`);
+    expect(links.installer).toBe(`factory.example.com/metal-installer/${id}:v1.12.0`);
+    expect(links.upgradeCommand).toBe(`talosctl upgrade --image factory.example.com/metal-installer/${id}:v1.12.0`);
+    expect(links.insecureRegistry).toBe(false);
+  });
+
+  it('uses one installer before 1.10, no UKI before 1.5, and the platform disk format of clouds', () => {
+    const old = resultLinks(bases, { schematicId: id, version: parseVersion('1.4.0'), target: 'metal', platform: metal, arch: 'arm64' });
+    expect(old.installer).toBe(`factory.example.com/installer/${id}:v1.4.0`);
+    expect(old.assets.map((a) => a.file)).not.toContain('metal-arm64-uki.efi');
+    const aws = resultLinks({ ...bases, externalUrl: 'http://10.0.0.5:8080/' }, { schematicId: id, version: parseVersion('1.12.0'), target: 'cloud', platform: findPlatform('aws')!, arch: 'amd64' });
+    expect(aws.assets.map((a) => a.file)).toEqual(['aws-amd64.raw.xz', 'aws-amd64-uki.efi', 'kernel-amd64', 'initramfs-amd64.xz', 'cmdline-aws-amd64']);
+    expect(aws.pxeUrl).toBeUndefined();
+    expect(aws.installer).toBe(`10.0.0.5:8080/aws-installer/${id}:v1.12.0`);
+    expect(aws.insecureRegistry).toBe(true);
   });
 });

@@ -51,6 +51,7 @@ export function resultLinks(bases: LinkBases, t: ResultTarget): ResultLinks {
     return { label, file, url, sha256Url: `${url}.sha256` };
   };
   const bootMethods = t.platform.listing?.bootMethods ?? [];
+  const quirks = new Quirks(t.version);
   const assets: AssetLink[] = [];
   if (t.target === 'sbc') {
     assets.push(download('Disk image (board)', `metal-${t.arch}.raw.xz`));
@@ -60,13 +61,13 @@ export function resultLinks(bases: LinkBases, t: ResultTarget): ResultLinks {
       assets.push(download('Disk image', `${p}-${t.arch}.${t.platform.listing?.diskImageSuffix ?? 'raw.zst'}`));
       if (t.target === 'metal') assets.push(download('Disk image (QEMU/KVM)', `${p}-${t.arch}.qcow2`));
     }
-    assets.push(download('UKI (unified kernel image)', `${p}-${t.arch}-uki.efi`));
+    if (quirks.supportsUki()) assets.push(download('UKI (unified kernel image)', `${p}-${t.arch}-uki.efi`));
   }
   assets.push(download('Kernel', `kernel-${t.arch}`), download('Initramfs', `initramfs-${t.arch}.xz`), download('Kernel command line', `cmdline-${p}-${t.arch}`));
 
   const external = new URL(bases.externalUrl);
   const registryHost = external.host;
-  const image = new Quirks(t.version).platformInstallers() ? `${p}-installer` : 'installer';
+  const image = quirks.platformInstallers() ? `${p}-installer` : 'installer';
   const installer = `${registryHost}/${image}/${t.schematicId}:${tag}`;
   return {
     assets,

@@ -170,7 +170,8 @@ export async function resolveStep(params: Params, releases: ReleaseService, unti
   }
 
   const architectures = platformArchitectures(target, choices.platform);
-  const secureBootOffered = target !== 'sbc' && (choices.platform.listing?.secureBootSupported ?? false);
+  // Where SecureBoot images exist at all (UKIs from 1.5; metal and some clouds), even while this factory cannot sign them.
+  const secureBootOffered = target !== 'sbc' && (choices.platform.listing?.secureBootSupported ?? false) && new Quirks(known).supportsUki();
   const archStep = (problem?: string): Step => ({ name: 'arch', choices, architectures, secureBootOffered, ...(problem && { problem }) });
   const arch = params.get('arch');
   if (!arch) return archStep();
