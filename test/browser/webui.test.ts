@@ -22,7 +22,6 @@ const SHOTS = join(ROOT, '.cache', 'webui-screenshots');
 const AXE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 const PHONE = { width: 390, height: 844 };
 const SKIP = browserSkipReason();
-if (SKIP) console.warn(`skipping the browser tests: ${SKIP}`);
 
 const EXTENSIONS = ['siderolabs/dev-ucode', 'siderolabs/dummy-module'];
 const KERNEL_ARG = 'net.ifnames=0';
