@@ -73,6 +73,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
     trustProxy: config.trustProxy,
+    externalUrl: config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -14,6 +14,8 @@ import { imageRoutes } from './routes/image.js';
 import { registryRoutes } from './routes/registry.js';
 import { releaseRoutes } from './routes/releases.js';
 import { type SchematicCreated, schematicRoutes } from './routes/schematics.js';
+import { openapiRoutes } from './routes/openapi.js';
+import { uiRoutes } from './routes/ui.js';
 import { notFound } from './routing.js';
 
 export interface AppDeps {
@@ -32,6 +34,8 @@ export interface AppDeps {
   externalPxeUrl: string;
   /** express's `trust proxy` ('' = trust no proxy: the client is the peer address). */
   trustProxy?: string;
+  /** The URL users reach the factory at (the web UI's download links and registry host). */
+  externalUrl: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -49,6 +53,15 @@ export function createApp(deps: AppDeps): Express {
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
   imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
   registryRoutes(app, { schematics: deps.schematics, assets: deps.assets, cache: deps.cache, releases: deps.releases, digests: deps.digests });
+  uiRoutes(app, {
+    schematics: deps.schematics,
+    releases: deps.releases,
+    assets: deps.assets,
+    externalUrl: deps.externalUrl,
+    externalPxeUrl: deps.externalPxeUrl,
+    ...(deps.onSchematicCreated && { onCreated: deps.onSchematicCreated }),
+  });
+  openapiRoutes(app);
   app.use(notFound);
   app.use(errorHandler);
   return app;
