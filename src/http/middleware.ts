@@ -10,6 +10,7 @@ import { MissingToolError } from '../build/tools/host-tool.js';
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
+import { SchematicStoreUnavailableError } from '../schematic/index.js';
 import { InvalidVersionError } from '../talos/version.js';
 import { VERSION } from '../version.js';
 import { sendError } from './routing.js';
@@ -86,6 +87,8 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
     return;
   }
   if (err instanceof VersionNotAvailableError) return sendError(res, 404, err.message);
+  // The fleet's schematic registry is down: nothing was stored, try again later.
+  if (err instanceof SchematicStoreUnavailableError) return sendError(res, 503, err.message);
   if (err instanceof InvalidAssetRequestError || err instanceof UnknownExtensionError) {
     return sendError(res, 400, `error enhancing profile from schematic: ${err.message}`);
   }
