@@ -9,12 +9,15 @@
 // schematics keep being served.
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushArtifact } from '../../src/oci/artifact.js';
 import { generatePrivateKeyPem, parsePrivateKey, publicKeyPem } from '../../src/oci/cosign/keys.js';
+import { RegistryClient } from '../../src/oci/registry/client.js';
+import { parseSchematic } from '../../src/schematic/index.js';
 import { containerdSkipReason, startContainerd } from '../helpers/containerd.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { startFlakyProxy } from '../helpers/flaky-proxy.js';
@@ -70,7 +73,14 @@ describe('schematics shared through the registry', () => {
       layers: Array<{ mediaType: string; size: number }>;
     };
     expect(manifest.artifactType).toBe('application/vnd.image-factory.schematic.v1');
-    expect(manifest.layers).toEqual([expect.objectContaining({ mediaType: 'application/vnd.image-factory.schematic.v1+yaml', size: Buffer.byteLength(schematic) })]);
+    expect(manifest.layers).toEqual([expect.objectContaining({ mediaType: 'application/vnd.sidero.dev-image.schematic', digest: `sha256:${id}`, size: Buffer.byteLength(schematic) })]);
+  });
+
+  it('treats an artifact whose layer does not hash to its tag as absent', async () => {
+    const id = 'e'.repeat(64);
+    const repo = new RegistryClient({ registry: registry.host, insecure: true }).repository('image-factory/schematics');
+    await pushArtifact(repo, id, { artifactType: 'application/vnd.image-factory.schematic.v1', layers: [{ mediaType: 'application/vnd.sidero.dev-image.schematic', bytes: Buffer.from('customization: {}\n') }] });
+    expect((await fetch(`${b.url}/schematics/${id}`)).status).toBe(404);
   });
 });
 
@@ -221,9 +231,14 @@ describe('registry down', () => {
     const known = await create(a, 'customization:\n  extraKernelArgs: [down.known=1]\n');
     expect((await fetch(`${b.url}/schematics/${known.id}`)).status).toBe(200); // now on B's disk too
     await registry.stop();
-    const res = await fetch(`${a.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [down.new=1]\n' });
+    const fresh = 'customization:\n  extraKernelArgs: [down.new=1]\n';
+    const res = await fetch(`${a.url}/schematics`, { method: 'POST', body: fresh });
     expect(res.status).toBe(503);
     expect(await res.text()).toMatch(new RegExp(`schematic registry ${registry.host}/image-factory/schematics is unavailable`));
+    // Nothing acknowledged, nothing stored.
+    const { id } = parseSchematic(fresh);
+    expect(existsSync(join(a.dataDir, 'schematics', id.slice(0, 2), `${id}.yaml`))).toBe(false);
+    expect((await fetch(`${a.url}/schematics/${id}`)).status).toBe(503);
     for (const svc of [a, b]) {
       const served = await fetch(`${svc.url}/schematics/${known.id}`);
       expect(served.status).toBe(200);

@@ -9,7 +9,8 @@ import type { WritableImageRepository } from '../../oci/repository.js';
 import type { SchematicStore } from './store.js';
 
 export const SCHEMATIC_ARTIFACT_TYPE = 'application/vnd.image-factory.schematic.v1';
-export const SCHEMATIC_LAYER_MEDIA_TYPE = 'application/vnd.image-factory.schematic.v1+yaml';
+/** Upstream's media type for the layer, whose digest is then `sha256:<id>`: either factory can read what the other stored. */
+export const SCHEMATIC_LAYER_MEDIA_TYPE = 'application/vnd.sidero.dev-image.schematic';
 /** Schematic bodies are limited to 1 MiB on create; a stored one cannot be larger. */
 const MAX_SCHEMATIC_BYTES = 1024 * 1024;
 
