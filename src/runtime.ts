@@ -2,7 +2,6 @@
 // releases come from, how assets are produced and where they are cached, and
 // the build queue (in-process, or BullMQ on Redis with or without local workers).
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type BuildDeps, runBuild } from './assets/build-spec.js';
@@ -16,7 +15,7 @@ import type { Config } from './config.js';
 import { BullQueue, BullWorkers } from './jobs/bullmq.js';
 import { type Builder, InProcessQueue } from './jobs/in-process.js';
 import type { BuildQueue } from './jobs/queue.js';
-import { parsePublicKey } from './oci/cosign/keys.js';
+import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
 import { ReleaseService } from './release/release.js';
@@ -108,7 +107,7 @@ function releaseVerifier(config: Config, logger: Logger): ReleaseVerifier | unde
     );
     return undefined;
   }
-  const key = parsePublicKey(readFileSync(config.releaseSignaturePubkey, 'utf8'), config.releaseSignaturePubkey);
+  const key = parsePublicKey(readKeyFile(config.releaseSignaturePubkey), config.releaseSignaturePubkey);
   logger.info({ pubkey: config.releaseSignaturePubkey }, 'release image signatures are verified with this key');
   return new ReleaseVerifier(key, logger);
 }

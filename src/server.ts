@@ -12,7 +12,7 @@ import { type Config, splitListen } from './config.js';
 import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
-import { parsePrivateKey, generatePrivateKeyPem } from './oci/cosign/keys.js';
+import { generatePrivateKeyPem, parsePrivateKey, readKeyFile } from './oci/cosign/keys.js';
 import { CosignSigner } from './oci/cosign/signer.js';
 import { createQueueing, createRuntime, registryClient } from './runtime.js';
 import { CachedSchematicStore, FsSchematicStore, OciSchematicStore, SchematicService, type SchematicStore, SharedSchematicStore } from './schematic/index.js';
@@ -58,7 +58,7 @@ function fleetStores(config: Config, logger: Logger): { schematics: SchematicSto
 
 /** The key installers are signed with: the configured one, else one made once for this data directory. */
 async function installerSigningKey(config: Config, logger: Logger): Promise<KeyObject> {
-  if (config.installerSigningKey !== undefined) return parsePrivateKey(await readFile(config.installerSigningKey, 'utf8'), config.installerSigningKey);
+  if (config.installerSigningKey !== undefined) return parsePrivateKey(readKeyFile(config.installerSigningKey), config.installerSigningKey);
   const path = join(config.dataDir, 'installer-signing.key');
   const existing = await readFile(path, 'utf8').catch(() => undefined);
   if (existing !== undefined) return parsePrivateKey(existing, path);

@@ -4,6 +4,7 @@
 // Signatures are ECDSA over SHA-256, DER-encoded, as cosign makes them.
 
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export class CosignKeyError extends Error {
   override name = 'CosignKeyError';
@@ -14,6 +15,15 @@ function requireP256(key: KeyObject, path: string): KeyObject {
     throw new CosignKeyError(`${path}: not an ECDSA P-256 key (make one with: openssl ecparam -name prime256v1 -genkey -noout -out ${path})`);
   }
   return key;
+}
+
+/** A key file's text, read once at start-up; a missing or unreadable file is a CosignKeyError naming it. */
+export function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CosignKeyError(`${path}: cannot read the key (${(error as Error).message})`, { cause: error });
+  }
 }
 
 /** A private key from its PEM text; `path` names it in messages. */
