@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../durable-file.js';
 import { pullArtifact, pushArtifact } from '../oci/artifact.js';
 import { digestHex } from '../oci/digest.js';
+import { OciError } from '../oci/errors.js';
 import type { WritableImageRepository } from '../oci/repository.js';
 
 export interface InstallerRef {
@@ -70,7 +71,7 @@ export class RegistryDigestIndex implements DigestIndex {
 
   async record(digests: readonly string[], ref: InstallerRef): Promise<void> {
     const layer = { mediaType: DIGEST_ENTRY_MEDIA_TYPE, bytes: Buffer.from(encodeRef(ref)) };
-    for (const digest of digests) await pushArtifact(this.repo, `digest-${digestHex(digest)}`, { artifactType: DIGEST_ENTRY_ARTIFACT_TYPE, layers: [layer] });
+    await Promise.all(digests.map((digest) => pushArtifact(this.repo, `digest-${digestHex(digest)}`, { artifactType: DIGEST_ENTRY_ARTIFACT_TYPE, layers: [layer] })));
   }
 
   async lookup(digest: string): Promise<InstallerRef | undefined> {
@@ -106,7 +107,16 @@ export class SharedDigestIndex implements DigestIndex {
     await this.local.record(fresh, ref);
   }
 
+  /** A registry that cannot answer makes the digest unknown here (a pull by tag still works), not the request fail. */
   async lookup(digest: string): Promise<InstallerRef | undefined> {
-    return (await this.local.lookup(digest)) ?? (await this.shared.lookup(digest));
+    const known = await this.local.lookup(digest);
+    if (known) return known;
+    try {
+      return await this.shared.lookup(digest);
+    } catch (error) {
+      if (!(error instanceof OciError)) throw error;
+      this.log?.warn({ err: error, digest }, 'registry digest index unavailable');
+      return undefined;
+    }
   }
 }
