@@ -4,9 +4,9 @@
 // bundle rules are @sigstore/verify's; this finds the signatures and checks
 // that what was signed names the digest being verified.
 //
-// Trust is the key alone: transparency-log entries in a bundle are not
-// checked (the Rekor log is out of reach of an offline factory), as with
-// `cosign verify --key ... --insecure-ignore-tlog`.
+// Trust is the key alone: transparency-log entries and timestamps in a bundle
+// are not checked (Rekor and timestamp authorities are out of reach of an
+// offline factory), as with `cosign verify --key ... --insecure-ignore-tlog`.
 
 import type { KeyObject } from 'node:crypto';
 import { createHash } from 'node:crypto';
@@ -69,7 +69,8 @@ export async function verifyCosignSignature(repo: ImageRepository, digest: strin
       problems.push('a bundle referrer signs another digest');
       continue;
     }
-    const offline: Bundle = { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [] } };
+    // Log entries and timestamps need Rekor's and the TSA's keys, which an offline factory does not have.
+    const offline: Bundle = { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } } };
     if (attempt(() => verifier.verify(toSignedEntity(offline)), 'a bundle referrer', problems)) return 'bundle';
   }
 
