@@ -50,10 +50,10 @@ function answer(status: number, message: string, log: ErrorAnswer['log'] = 'none
 /** What to answer for `err` on request `requestId`. */
 export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   if (err instanceof HttpError) return answer(err.status, err.message, err.status >= 500 ? 'error' : 'none', err.code);
-  // express's body parser.
-  const parser = err as { type?: string; status?: number; limit?: number; expose?: boolean };
+  // express's body parser and router (a malformed %-escape in a path parameter).
+  const parser = err as { type?: string; status?: number; limit?: number };
   if (parser.type === 'entity.too.large') return answer(413, `request body too large: a schematic may be at most ${parser.limit ?? 0} bytes`);
-  if (parser.expose === true && typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
+  if (typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
     return answer(parser.status, `invalid request: ${(err as Error).message}`);
   }
   if (err instanceof InvalidSchematicError || err instanceof StructureLimitError) return answer(400, err.message);
