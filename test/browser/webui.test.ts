@@ -55,8 +55,10 @@ async function inspect(page: Page, name: string, { axe }: { axe: boolean }): Pro
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
   expect(overflow, `${name}: horizontal scroll at ${PHONE.width}px`).toBeLessThanOrEqual(0);
+  // The page's URL can be shared: fetched anew, the server renders the same page.
   const html = await (await fetch(page.url())).text();
   expect(Buffer.byteLength(html), `${name}: page size`).toBeLessThan(100_000);
+  expect(html, `${name}: its URL renders it again`).toContain(`<h1>${await page.locator('h1').innerHTML()}</h1>`);
   if (!axe) return;
   // Evaluated through the DevTools protocol: the page's CSP (scripts from its own origin only) stays on.
   await page.evaluate(AXE);
