@@ -54,7 +54,15 @@ function installerFileName(image: string): string {
   const m = /^(?:([a-z0-9-]+)-)?installer(-secureboot)?$/.exec(image);
   if (!m) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
   const platform = m[1] === undefined ? '' : `${m[1]}-`;
-  return `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  const fileName = `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  // A dash the platform name cannot hold (e.g. `not-an-installer`) leaves no valid asset name.
+  try {
+    parseAssetPath(fileName);
+  } catch (error) {
+    if (error instanceof InvalidAssetPathError) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
+    throw error;
+  }
+  return fileName;
 }
 
 async function versionFor(tag: string, releases: ReleaseService): Promise<TalosVersion> {
@@ -179,8 +187,7 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
       if (res.headersSent) return void res.destroy(error as Error);
       if (error instanceof RegistryError) return sendRegistryError(res, error);
       if (error instanceof VersionNotAvailableError) return sendRegistryError(res, new RegistryError(404, 'MANIFEST_UNKNOWN', error.message));
-      // An image name whose platform or architecture is not one (e.g. `foo-bar-installer`): upstream answers 400 too.
-      if (error instanceof InvalidAssetRequestError || error instanceof InvalidAssetPathError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
+      if (error instanceof InvalidAssetRequestError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
       if (error instanceof AssetNotImplementedError) return sendRegistryError(res, new RegistryError(501, 'UNSUPPORTED', error.message));
       if (error instanceof BuildFailedError) return sendRegistryError(res, new RegistryError(500, 'UNKNOWN', `installer build failed: ${error.message}`));
       next(error);
