@@ -3,7 +3,7 @@
 // directory flushed so the rename itself is on disk.
 
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Flushes a file or a directory (for a directory: the entries created or renamed in it). */
@@ -16,11 +16,16 @@ export async function syncPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * Writes `path` whole or not at all. With `replace` false an existing file is
+ * kept (the first of several racing writers wins) and false is returned.
+ */
 export async function writeFileAtomic(
   path: string,
   content: string | Buffer | ((file: FileHandle) => Promise<void>),
   mode = 0o644,
-): Promise<void> {
+  replace = true,
+): Promise<boolean> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
   const file = await open(tmp, 'wx', mode);
@@ -32,10 +37,13 @@ export async function writeFileAtomic(
     } finally {
       await file.close();
     }
-    await rename(tmp, path);
+    if (replace) await rename(tmp, path);
+    else await link(tmp, path).finally(() => rm(tmp, { force: true }));
   } catch (error) {
     await rm(tmp, { force: true });
+    if (!replace && (error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
   await syncPath(dir);
+  return true;
 }
