@@ -13,7 +13,7 @@ import { InvalidSchematicError, type ParsedSchematic, SCHEMATIC_ID_PATTERN, type
 import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { allPlatforms } from '../../talos/platforms.js';
 import { InvalidVersionError, parsePathVersion, versionTag } from '../../talos/version.js';
-import { route } from '../routing.js';
+import { clientAddress, route } from '../routing.js';
 import { query } from '../ui/html.js';
 import { type LinkBases, resultLinks } from '../ui/links.js';
 import { type AssetState, type FieldErrors, messagePage, pastePage, resultPage, stepPage } from '../ui/pages.js';
@@ -107,7 +107,7 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       const customization: Step = { name: 'customization', choices: step.choices };
       return sendPage(res, 400, stepPage(customization, { filter: '', values, errors: placeError(error.message, optionLines) }));
     }
-    deps.onCreated?.(created);
+    deps.onCreated?.(created, clientAddress(req));
     res.redirect(303, resultUrl(created.id, step.choices));
   });
   route(app, '/ui/schematics', { POST: [form, create] });
@@ -191,7 +191,7 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       if (!(error instanceof InvalidSchematicError)) throw error;
       return renderPaste(res, 400, fields, { yaml: error.message });
     }
-    deps.onCreated?.(created);
+    deps.onCreated?.(created, clientAddress(req));
     res.redirect(303, resultUrl(created.id, step.choices));
   });
   route(app, '/ui/paste', { GET: pasteForm, POST: [form, pasteCreate] });
