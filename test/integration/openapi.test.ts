@@ -86,10 +86,11 @@ describe('OpenAPI', () => {
 
   it('describes the registry endpoint and its errors', async () => {
     expect((await call('GET', `/v2/metal-installer/${id}/tags/list`)).status).toBe(200);
+    expect((await call('GET', '/oci/cosign/signing-key.pub')).status).toBe(200);
     expect((await call('GET', `/v2/metal-installer/${id}/manifests/v1.5.0`)).status).toBe(404);
     expect((await call('HEAD', `/v2/not-an-installer/${id}/manifests/v1.12.0`)).status).toBe(400);
     // An installer name whose platform part holds a dash no platform has is an invalid name, not a server error.
-    expect(JSON.parse((await call('GET', `/v2/not-an-installer/${id}/manifests/v1.12.0`)).body)).toEqual({ errors: [{ code: 'NAME_INVALID', message: 'invalid image: not-an-installer' }] });
+    expect(JSON.parse((await call('GET', `/v2/not-an-installer/${id}/manifests/v1.12.0`)).body)).toMatchObject({ errors: [{ code: 'NAME_INVALID' }] });
     for (const method of ['GET', 'HEAD']) expect((await call(method, `/v2/metal-installer/${id}/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
   });
 
