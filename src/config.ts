@@ -68,6 +68,14 @@ export const configSchema = z.object({
   cacheDir: z.string().min(1).optional(),
   /** Least recently used assets are evicted above this size (0 = no limit). */
   cacheMaxBytes: z.number().int().nonnegative(),
+  /**
+   * Behind nginx: answer cache hits with `X-Accel-Redirect: <this prefix><entry path>`, an internal
+   * location aliased to the cache directory, so nginx sends the bytes (unset = send them ourselves).
+   */
+  accelRedirect: z
+    .string()
+    .regex(/^\/([A-Za-z0-9._~-]+\/)+$/, 'must be an internal location path that starts and ends with /, for example /_factory_cache/')
+    .optional(),
   /** A registry holding assets for every instance (host[:port]); unset = this instance's disk only. */
   cacheRegistry: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'must be a registry host such as registry.example.com:5000').optional(),
   cacheRepository: z.string().regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)*$/, 'must be a repository path such as image-factory/cache'),
@@ -88,8 +96,14 @@ export const configSchema = z.object({
   installerSigningKey: z.string().min(1).optional(),
   /** Start building the newest version's installer when a schematic is created, so upgrades do not wait. */
   prebuildInstallers: z.boolean(),
-  /** Prometheus metrics on their own address ('' = off). */
+  /** Prometheus metrics on their own address ('' = off); unauthenticated, so loopback unless said otherwise. */
   metricsListen: z.union([listenAddress, z.literal('')]),
+  /** Builds this process may have queued or running at once; more are refused with 503 and Retry-After. */
+  maxQueuedBuilds: z.number().int().positive(),
+  /** Of those, for one client address; more are refused with 429 and Retry-After. */
+  maxQueuedBuildsPerClient: z.number().int().positive(),
+  /** Which proxies' X-Forwarded-For names the client (express's `trust proxy`: hop count, addresses, `loopback`); '' = none. */
+  trustProxy: z.string(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -118,7 +132,10 @@ export const DEFAULTS: Config = {
   schematicRepository: 'image-factory/schematics',
   schematicInsecure: false,
   prebuildInstallers: true,
-  metricsListen: '0.0.0.0:2122',
+  metricsListen: '127.0.0.1:2122',
+  maxQueuedBuilds: 64,
+  maxQueuedBuildsPerClient: 8,
+  trustProxy: '',
 };
 
 type Parser = (raw: string) => unknown;
@@ -158,6 +175,7 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_BUILD_ATTEMPTS: { key: 'buildAttempts', parse: number },
   IF_CACHE_DIR: { key: 'cacheDir', parse: text },
   IF_CACHE_MAX_BYTES: { key: 'cacheMaxBytes', parse: number },
+  IF_ACCEL_REDIRECT: { key: 'accelRedirect', parse: text },
   IF_CACHE_REGISTRY: { key: 'cacheRegistry', parse: text },
   IF_CACHE_REPOSITORY: { key: 'cacheRepository', parse: text },
   IF_CACHE_INSECURE: { key: 'cacheInsecure', parse: boolean },
@@ -173,6 +191,9 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_INSTALLER_SIGNING_KEY: { key: 'installerSigningKey', parse: text },
   IF_PREBUILD_INSTALLERS: { key: 'prebuildInstallers', parse: boolean },
   IF_METRICS_LISTEN: { key: 'metricsListen', parse: text },
+  IF_MAX_QUEUED_BUILDS: { key: 'maxQueuedBuilds', parse: number },
+  IF_MAX_QUEUED_BUILDS_PER_CLIENT: { key: 'maxQueuedBuildsPerClient', parse: number },
+  IF_TRUST_PROXY: { key: 'trustProxy', parse: text },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {

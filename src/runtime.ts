@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type BuildDeps, runBuild } from './assets/build-spec.js';
 import { AssetProducer } from './assets/producer.js';
-import { sweepStaleScratch } from './assets/scratch.js';
+import { sweepScratch } from './assets/scratch.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
 import { OciAssetStore } from './cache/oci-cache.js';
@@ -22,6 +22,10 @@ import { ReleaseService } from './release/release.js';
 import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
+import { summariseFailure } from './error-summary.js';
+
+/** How often leftovers of killed processes are looked for. */
+const SWEEP_INTERVAL_MS = 5 * 60_000;
 
 export interface Runtime {
   releases: ReleaseService;
@@ -42,13 +46,26 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     verifier: releaseVerifier(config, logger),
   });
   const workDir = join(config.dataDir, 'tmp');
-  // Twice the build timeout: no live build can own a directory that old.
-  void sweepStaleScratch(workDir, 2 * config.buildTimeoutSeconds * 1000, logger);
   const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
-  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
+  // Leftovers of killed processes go now and every few minutes; those whose owner cannot be told
+  // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
+  const unownedAfterMs = 2 * config.buildTimeoutSeconds * 1000;
+  const sweep = (): void =>
+    void Promise.all([sweepScratch(workDir, unownedAfterMs, logger), local.sweepTemporaries(unownedAfterMs)]).catch((error: Error) =>
+      logger.warn({ err: error }, 'sweeping leftovers failed'),
+    );
+  sweep();
+  setInterval(sweep, SWEEP_INTERVAL_MS).unref();
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
   const deps: BuildDeps = { producer, cache, workDir, logger };
-  return { releases, producer, cache, builder: (spec, progress) => runBuild(spec, deps, progress) };
+  const builder: Builder = (spec, progress) =>
+    runBuild(spec, deps, progress).catch((error: unknown) => {
+      // The real cause stays here, in the log; what travels on (to /status, to clients, through Redis) is the summary.
+      logger.error({ err: error, key: spec.key, asset: spec.path, version: spec.versionTag }, 'asset build failed');
+      throw new Error(summariseFailure(error, `build ${spec.key.slice(0, 12)}`), { cause: error });
+    });
+  return { releases, producer, cache, builder };
 }
 
 export interface Queueing {

@@ -4,19 +4,24 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { Admission } from './assets/admission.js';
 import { AssetService } from './assets/service.js';
 import { type DigestIndex, FsDigestIndex, RegistryDigestIndex, SharedDigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
+import { createLogger } from './logging.js';
 import { Metrics } from './metrics.js';
 import { generatePrivateKeyPem, parsePrivateKey, readKeyFile } from './oci/cosign/keys.js';
 import { CosignSigner } from './oci/cosign/signer.js';
 import { createQueueing, createRuntime, registryClient } from './runtime.js';
 import { CachedSchematicStore, FsSchematicStore, OciSchematicStore, SchematicService, type SchematicStore, SharedSchematicStore } from './schematic/index.js';
 import { VERSION } from './version.js';
+
+/** What Retry-After says when a build is not admitted: about what a small build takes. */
+const ADMISSION_RETRY_SECONDS = 30;
 
 export interface RunningServer {
   server: Server;
@@ -70,7 +75,7 @@ async function installerSigningKey(config: Config, logger: Logger): Promise<KeyO
   return parsePrivateKey(await readFile(path, 'utf8'), path);
 }
 
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const fleet = fleetStores(config, logger);
   const store = new CachedSchematicStore(fleet.schematics, {
     capacity: config.schematicCacheCapacity,
@@ -84,6 +89,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     producer: runtime.producer,
     cache: runtime.cache,
     queue: queueing.queue,
+    admission: new Admission({ maxQueued: config.maxQueuedBuilds, maxQueuedPerClient: config.maxQueuedBuildsPerClient, retryAfterSeconds: ADMISSION_RETRY_SECONDS }),
     logger,
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
@@ -100,10 +106,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     digests: fleet.digests,
     signer: new CosignSigner(await installerSigningKey(config, logger)),
     ...(config.prebuildInstallers && {
-      onSchematicCreated: (schematic) =>
-        void assets.prebuildInstaller(schematic).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
+      onSchematicCreated: (schematic, client) =>
+        void assets.prebuildInstaller(schematic, client).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
     }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
+    trustProxy: config.trustProxy,
+    externalUrl: config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -9,10 +9,8 @@
 import type { Express, Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { AssetService } from '../../assets/service.js';
-import { AssetNotImplementedError, InvalidAssetRequestError } from '../../assets/target.js';
 import type { AssetCache, CachedAsset } from '../../cache/cache.js';
 import type { DigestIndex } from '../../cache/digest-index.js';
-import { BuildFailedError } from '../../jobs/queue.js';
 import { OciArchiveRepository } from '../../oci/archive.js';
 import { isDigest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
@@ -20,11 +18,12 @@ import { InvalidManifestError } from '../../oci/manifest.js';
 import type { CosignSigner } from '../../oci/cosign/signer.js';
 import { signedDigestOfTag } from '../../oci/cosign/simple-signing.js';
 import { MEDIA_TYPE } from '../../oci/media-types.js';
-import { VersionNotAvailableError } from '../../release/errors.js';
 import type { ReleaseService } from '../../release/release.js';
 import type { ParsedSchematic, SchematicService } from '../../schematic/index.js';
 import { parseAssetPath } from '../../talos/asset-path.js';
 import { InvalidVersionError, parsePathVersion, type TalosVersion, versionTag } from '../../talos/version.js';
+import { type ErrorAnswer, errorAnswer, HttpError, logFailure } from '../errors.js';
+import { clientAddress } from '../routing.js';
 
 export interface RegistryRouteDeps {
   schematics: SchematicService;
@@ -36,21 +35,19 @@ export interface RegistryRouteDeps {
   signer?: CosignSigner;
 }
 
-class RegistryError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** A registry answer: distribution-spec code first, as these call sites read best. */
+class RegistryError extends HttpError {
+  constructor(status: number, code: string, message: string) {
+    super(status, message, code);
   }
 }
 
 /** Errors as the distribution spec writes them, which every client understands. */
-function sendRegistryError(res: Response, error: RegistryError): void {
-  const body = Buffer.from(JSON.stringify({ errors: [{ code: error.code, message: error.message }] }));
-  res.status(error.status).setHeader('Content-Type', 'application/json');
+function sendRegistryError(res: Response, reply: ErrorAnswer): void {
+  const body = Buffer.from(JSON.stringify({ errors: [{ code: reply.code, message: reply.message }] }));
+  res.status(reply.status).setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', body.length);
+  if (reply.retryAfter !== undefined) res.setHeader('Retry-After', reply.retryAfter);
   res.end(body);
 }
 
@@ -84,9 +81,9 @@ async function archiveOf(asset: CachedAsset): Promise<OciArchiveRepository> {
 
 export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
   /** The installer archive of a schematic and version, built once; its digests recorded for pulls by digest. */
-  const installerArchive = async (schematic: ParsedSchematic, image: string, version: TalosVersion): Promise<OciArchiveRepository> => {
+  const installerArchive = async (schematic: ParsedSchematic, image: string, version: TalosVersion, client?: string): Promise<OciArchiveRepository> => {
     const prepared = await deps.assets.prepare(schematic, version, parseAssetPath(installerFileName(image)), 'oci-archive');
-    const archive = await archiveOf(await deps.assets.fetch(prepared));
+    const archive = await archiveOf(await deps.assets.fetch(prepared, client));
     await deps.digests.record(archive.digests(), { key: prepared.spec.key, image, schematic: schematic.id, version: versionTag(version) });
     return archive;
   };
@@ -152,7 +149,7 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     if (isDigest(reference)) return sendManifest(req, res, await byDigest(reference), reference);
     const signed = signedDigestOfTag(reference);
     if (signed !== undefined && deps.signer) return sendSignature(req, res, deps.signer, `${image}/${id}`, signed);
-    const archive = await installerArchive(schematic, image, await versionFor(reference, deps.releases));
+    const archive = await installerArchive(schematic, image, await versionFor(reference, deps.releases), clientAddress(req));
     const tags = await archive.listTags();
     return sendManifest(req, res, archive, tags[0] ?? reference);
   };
@@ -202,11 +199,11 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     res.end(body);
   };
 
-  app.all(/^\/v2(\/.*)?$/, async (req, res, next) => {
+  app.all(/^\/v2(\/.*)?$/, async (req, res) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      return sendRegistryError(res, new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only'));
+      return sendRegistryError(res, errorAnswer(new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only'), String(req.id)));
     }
     const parts = req.path.replace(/^\/v2\/?/, '').split('/').filter(Boolean);
     try {
@@ -225,13 +222,10 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
       if (resource === 'manifests') return await manifests(req, res, image, id, reference);
       return await blobs(req, res, image, id, reference);
     } catch (error) {
+      const reply = errorAnswer(error, String(req.id));
+      logFailure(req, error, reply);
       if (res.headersSent) return void res.destroy(error as Error);
-      if (error instanceof RegistryError) return sendRegistryError(res, error);
-      if (error instanceof VersionNotAvailableError) return sendRegistryError(res, new RegistryError(404, 'MANIFEST_UNKNOWN', error.message));
-      if (error instanceof InvalidAssetRequestError) return sendRegistryError(res, new RegistryError(400, 'UNSUPPORTED', error.message));
-      if (error instanceof AssetNotImplementedError) return sendRegistryError(res, new RegistryError(501, 'UNSUPPORTED', error.message));
-      if (error instanceof BuildFailedError) return sendRegistryError(res, new RegistryError(500, 'UNKNOWN', `installer build failed: ${error.message}`));
-      next(error);
+      sendRegistryError(res, reply);
     }
   });
 }
