@@ -16,9 +16,11 @@ import type { Config } from './config.js';
 import { BullQueue, BullWorkers } from './jobs/bullmq.js';
 import { type Builder, InProcessQueue } from './jobs/in-process.js';
 import type { BuildQueue } from './jobs/queue.js';
+import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
 import { ReleaseService } from './release/release.js';
+import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
 import { summariseFailure } from './error-summary.js';
@@ -42,10 +44,11 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     brokenVersions: config.brokenTalosVersions.map((v) => parseVersionTolerant(v)),
     recheckIntervalMs: config.versionRecheckSeconds * 1000,
     logger,
+    verifier: releaseVerifier(config, logger),
   });
   const workDir = join(config.dataDir, 'tmp');
   const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
-  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
   // Leftovers of killed processes go now and every few minutes; those whose owner cannot be told
   // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
   const unownedAfterMs = 2 * config.buildTimeoutSeconds * 1000;
@@ -100,26 +103,35 @@ export function createQueueing(config: Config, runtime: Runtime, logger: Logger)
 }
 
 function sharedStore(config: Config, logger: Logger): OciAssetStore {
-  const client = new RegistryClient({
-    registry: config.cacheRegistry!,
-    insecure: config.cacheInsecure,
+  return new OciAssetStore(registryClient(config.cacheRegistry!, config.cacheInsecure, config.cacheUsername, config.cachePassword).repository(config.cacheRepository), logger);
+}
+
+/** A client for one of the registries the configuration names (release, cache, schematics). */
+export function registryClient(registry: string, insecure: boolean, username?: string, password?: string): RegistryClient {
+  return new RegistryClient({
+    registry,
+    insecure,
     userAgent: `image-factory/${VERSION}`,
-    ...(config.cacheUsername !== undefined &&
-      config.cachePassword !== undefined && { credentials: { username: config.cacheUsername, password: config.cachePassword } }),
+    ...(username !== undefined && password !== undefined && { credentials: { username, password } }),
   });
-  return new OciAssetStore(client.repository(config.cacheRepository), logger);
 }
 
 function releaseBackend(config: Config): ReleaseBackend {
   if (config.releaseLayoutDir !== undefined) return new LayoutReleaseBackend(config.releaseLayoutDir, config.releaseNamespace);
-  const client = new RegistryClient({
-    registry: config.releaseRegistry,
-    insecure: config.releaseInsecure,
-    userAgent: `image-factory/${VERSION}`,
-    ...(config.releaseUsername !== undefined &&
-      config.releasePassword !== undefined && {
-        credentials: { username: config.releaseUsername, password: config.releasePassword },
-      }),
-  });
+  const client = registryClient(config.releaseRegistry, config.releaseInsecure, config.releaseUsername, config.releasePassword);
   return new RegistryReleaseBackend(client, config.releaseNamespace);
+}
+
+/** Signature checks of release images: on with a key unless turned off, off without one; said in the log either way. */
+function releaseVerifier(config: Config, logger: Logger): ReleaseVerifier | undefined {
+  if (config.releaseSignaturePubkey === undefined || config.releaseSignatureDisabled === true) {
+    logger.warn(
+      { pubkey: config.releaseSignaturePubkey },
+      'release image signatures are NOT verified (set IF_RELEASE_SIGNATURE_PUBKEY to the key the release is signed with, and leave IF_RELEASE_SIGNATURE_DISABLED unset)',
+    );
+    return undefined;
+  }
+  const key = parsePublicKey(readKeyFile(config.releaseSignaturePubkey), config.releaseSignaturePubkey);
+  logger.info({ pubkey: config.releaseSignaturePubkey }, 'release image signatures are verified with this key');
+  return new ReleaseVerifier(key, logger);
 }

@@ -13,7 +13,7 @@ import { machineCondition, scrubPaths, statusOfSummary } from '../error-summary.
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
-import { InvalidSchematicError, StructureLimitError } from '../schematic/index.js';
+import { InvalidSchematicError, SchematicStoreUnavailableError, StructureLimitError } from '../schematic/index.js';
 import { InvalidAssetPathError } from '../talos/asset-path.js';
 import { UnknownPlatformError } from '../talos/platforms.js';
 import { InvalidVersionError } from '../talos/version.js';
@@ -65,6 +65,8 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   }
   if (err instanceof InvalidAssetRequestError || err instanceof UnknownExtensionError) return answer(400, `error enhancing profile from schematic: ${err.message}`);
   if (err instanceof AssetNotImplementedError) return answer(501, err.message);
+  // The fleet's schematic registry is down: nothing was stored, try again later.
+  if (err instanceof SchematicStoreUnavailableError) return answer(503, err.message, 'error');
   if (err instanceof MissingToolError) return answer(503, `service not fully installed: ${err.message}`, 'error');
   if (err instanceof BuildFailedError) {
     // The message was summarised where the build ran (see error-summary.ts).

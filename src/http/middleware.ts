@@ -2,30 +2,51 @@
 // rs/cors configuration answers it, request logging, and the error handler.
 
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { performance } from 'node:perf_hooks';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { VERSION } from '../version.js';
 import { errorAnswer, logFailure } from './errors.js';
 import { sendError } from './routing.js';
 
 const REQUEST_ID = 'x-request-id';
 
-export function requestLogging(logger: Logger): RequestHandler {
-  return pinoHttp({
-    logger,
-    genReqId: (req, res) => {
-      const given = req.headers[REQUEST_ID];
-      const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
-      res.setHeader('X-Request-ID', id);
-      return id;
-    },
-    customProps: (req) => ({ requestId: req.id }),
-    serializers: {
-      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request's ID: the client's X-Request-ID, else a random UUID. */
+    id: string;
+    /** A logger whose lines carry the request ID. */
+    log: Logger;
+  }
+}
+
+const CHILD = Symbol('request logger');
+
+/**
+ * One JSON line per request once its response is done (requestId, req, res,
+ * responseTime, as pino-http wrote them), and `req.log` for handlers. Cache
+ * hits are the most frequent requests, so nothing here costs more than that
+ * line: the child logger behind `req.log` is only made when a handler logs.
+ */
+export function requestLogging(app: Express, logger: Logger): RequestHandler {
+  Object.defineProperty(app.request, 'log', {
+    get(this: { id: string; [CHILD]?: Logger }): Logger {
+      return (this[CHILD] ??= logger.child({ requestId: this.id }));
     },
   });
+  return (req, res, next) => {
+    const given = req.headers[REQUEST_ID];
+    const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+    req.id = id;
+    res.setHeader('X-Request-ID', id);
+    const start = performance.now();
+    res.once('close', () => {
+      const line = { requestId: id, req: { method: req.method, url: req.originalUrl }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) };
+      if (res.writableFinished) logger.info(line, 'request completed');
+      else logger.warn(line, 'request aborted');
+    });
+    next();
+  };
 }
 
 export const serverHeader: RequestHandler = (_req, res, next) => {
