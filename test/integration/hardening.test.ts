@@ -116,6 +116,20 @@ describe('fault 6: unbounded work', () => {
     }
   }, 120_000);
 
+  it('behind a trusted proxy, counts per X-Forwarded-For address', async () => {
+    const web = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_WORKERS: '1', IF_MAX_QUEUED_BUILDS_PER_CLIENT: '1', IF_TRUST_PROXY: 'loopback' });
+    try {
+      const ids = await Promise.all([1, 2, 3].map((i) => createSchematic(web, [`proxy.test=${i}`])));
+      const start = async (each: string, client: string): Promise<number> =>
+        (await fetch(`${web.url}/status/${each}/${version}/metal-amd64.iso?build=true`, { headers: { 'x-forwarded-for': client } })).status;
+      expect(await start(ids[0]!, '192.0.2.1')).toBe(200);
+      expect(await start(ids[1]!, '192.0.2.2')).toBe(200);
+      expect(await start(ids[2]!, '192.0.2.1')).toBe(429);
+    } finally {
+      await web.stop('SIGKILL');
+    }
+  }, 120_000);
+
   it('refuses everyone with 503 and Retry-After once the factory has its total', async () => {
     const web = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_WORKERS: '1', IF_MAX_QUEUED_BUILDS: '2', IF_MAX_QUEUED_BUILDS_PER_CLIENT: '100' });
     try {
