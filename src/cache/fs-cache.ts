@@ -10,16 +10,19 @@
 // answer), and files are read in large chunks.
 
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { syncPath, writeFileAtomic } from '../durable-file.js';
+import { ensureDir, syncPath, writeFileAtomic } from '../durable-file.js';
+import { abandoned, OWNER_TAG } from '../ownership.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
 
 const KEY = /^[0-9a-f]{64}$/;
 /** Read size for serving: fewer, larger reads and socket writes than the 64 KiB default. */
 const READ_CHUNK = 1024 * 1024;
+/** A data file being written (`<key>.data.tmp-…`) or a metadata file being replaced (`.<key>.json.….tmp`). */
+const TEMPORARY = /^[0-9a-f]{64}\.data\.tmp-|^\.[0-9a-f]{64}\.json\..*\.tmp$/;
 
 export interface FsCacheOptions {
   dir: string;
@@ -95,9 +98,9 @@ export class FsAssetCache implements AssetCache {
 
   async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
     const { data, meta } = this.paths(key);
-    await mkdir(dirname(data), { recursive: true });
+    await ensureDir(dirname(data));
     const digests = await digestFile(file);
-    const tmpData = `${data}.tmp-${process.pid}-${Date.now()}`;
+    const tmpData = `${data}.tmp-${OWNER_TAG}-${Date.now()}`;
     await rename(file, tmpData).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EXDEV') throw error; // another file system: copy instead
       await copyFile(file, tmpData);
@@ -130,6 +133,24 @@ export class FsAssetCache implements AssetCache {
     await rm(meta, { force: true });
     await rm(data, { force: true });
     return undefined;
+  }
+
+  /**
+   * Removes the temporaries of puts that never finished (a process killed while
+   * copying an asset in leaves a `.data.tmp-…` as big as the asset, which
+   * eviction, counting entries, would never see): those whose owner is gone,
+   * and unmarked or foreign ones older than `unownedAfterMs`.
+   */
+  async sweepTemporaries(unownedAfterMs: number): Promise<void> {
+    for (const shard of await readdir(this.options.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.options.dir, shard)).catch(() => [] as string[])) {
+        if (!TEMPORARY.test(name)) continue;
+        const path = join(this.options.dir, shard, name);
+        if (!(await abandoned(path, name, unownedAfterMs))) continue;
+        await rm(path, { force: true });
+        this.options.logger.info({ path }, 'removed the temporary of an interrupted cache write');
+      }
+    }
   }
 
   /** Removes least recently used entries until the cache fits its budget (one pass at a time). */
