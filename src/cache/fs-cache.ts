@@ -5,9 +5,9 @@
 // per process, so a truncated or damaged file is dropped and rebuilt, never
 // served. A size budget evicts the least recently used entries.
 // Cache hits are the hot path of every download: a verified entry is kept in
-// memory and its file looked at again at most once a second (another process
-// sharing the directory may have replaced or removed it), and files are read in
-// large chunks.
+// memory, so a hit costs one stat of its file (which another process sharing
+// the directory may have truncated, replaced or removed: that changes the
+// answer), and files are read in large chunks.
 
 import { createReadStream } from 'node:fs';
 import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
@@ -19,8 +19,6 @@ import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
 
 const KEY = /^[0-9a-f]{64}$/;
-/** How long a verified entry is trusted without a stat of its file. */
-const RECHECK_MS = 1000;
 /** Read size for serving: fewer, larger reads and socket writes than the 64 KiB default. */
 const READ_CHUNK = 1024 * 1024;
 /** A data file being written (`<key>.data.tmp-…`) or a metadata file being replaced (`.<key>.json.….tmp`). */
@@ -39,7 +37,6 @@ interface VerifiedEntry {
   entry: CachedAsset;
   /** The data file's mtime when its content was hashed. */
   mtimeMs: number;
-  checkedAt: number;
   touchedAt: number;
 }
 
@@ -60,12 +57,6 @@ export class FsAssetCache implements AssetCache {
   }
 
   async get(key: string): Promise<CachedAsset | undefined> {
-    const known = this.verified.get(key);
-    const now = Date.now();
-    if (known && now - known.checkedAt < RECHECK_MS) {
-      this.touch(key, known, now);
-      return known.entry;
-    }
     const { data, meta } = this.paths(key);
     const st = await stat(data).catch(() => undefined);
     if (!st) {
@@ -73,9 +64,9 @@ export class FsAssetCache implements AssetCache {
       return undefined;
     }
     // This process already hashed this very file: only its size and mtime are checked again.
+    const known = this.verified.get(key);
     if (known && known.mtimeMs === st.mtimeMs && known.entry.metadata.size === st.size) {
-      known.checkedAt = now;
-      this.touch(key, known, now);
+      this.touch(key, known, Date.now());
       return known.entry;
     }
     let metadata: AssetMetadata;
@@ -91,9 +82,9 @@ export class FsAssetCache implements AssetCache {
   }
 
   private remember(key: string, metadata: AssetMetadata, mtimeMs: number, touchedAt: number): VerifiedEntry {
-    const verified = { entry: this.entry(key, metadata), mtimeMs, checkedAt: Date.now(), touchedAt };
+    const verified = { entry: this.entry(key, metadata), mtimeMs, touchedAt };
     this.verified.set(key, verified);
-    this.touch(key, verified, verified.checkedAt);
+    this.touch(key, verified, Date.now());
     return verified;
   }
 

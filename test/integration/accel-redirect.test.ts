@@ -9,10 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { nginxSkipReason, startNginx, type TestNginx } from '../helpers/nginx.js';
 import { startService, type ServiceProcess } from '../helpers/server.js';
+import { skipUnlessCi } from '../helpers/tool-skip.js';
 
-const SKIP = nginxSkipReason();
-if (SKIP && process.env.CI) throw new Error(`CI must run the X-Accel-Redirect tests: ${SKIP}`);
-if (SKIP) console.warn(`skipping the X-Accel-Redirect tests: ${SKIP}`);
+const SKIP = skipUnlessCi(nginxSkipReason());
 
 const PREFIX = '/_factory_cache/';
 

@@ -408,7 +408,7 @@ describe('writing', () => {
     await reader.close();
   });
 
-  it('refuses names FAT cannot hold and names that clash ignoring case', () => {
+  it('refuses names FAT cannot hold and names that clash ignoring case', async () => {
     const tree = new FatTree();
     expect(() => tree.file('a:b', { data: Buffer.alloc(1) })).toThrow(FatError);
     expect(() => tree.file('trailing.', { data: Buffer.alloc(1) })).toThrow(/end with a dot/);
@@ -416,6 +416,6 @@ describe('writing', () => {
     tree.directory('EFI');
     expect(() => tree.directory('efi')).toThrow(/case-insensitive/);
     expect(() => tree.file('EFI', { data: Buffer.alloc(1) })).toThrow(/is a directory/);
-    expect(() => planFat(tree, { label: 'BAD.LABEL' })).rejects.toThrow(FatError);
+    await expect(() => planFat(tree, { label: 'BAD.LABEL' })).rejects.toThrow(FatError);
   });
 });
