@@ -20,7 +20,7 @@ import { signedDigestOfTag } from '../../oci/cosign/simple-signing.js';
 import { MEDIA_TYPE } from '../../oci/media-types.js';
 import type { ReleaseService } from '../../release/release.js';
 import type { ParsedSchematic, SchematicService } from '../../schematic/index.js';
-import { parseAssetPath } from '../../talos/asset-path.js';
+import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { InvalidVersionError, parsePathVersion, type TalosVersion, versionTag } from '../../talos/version.js';
 import { type ErrorAnswer, errorAnswer, HttpError, logFailure } from '../errors.js';
 import { clientAddress } from '../routing.js';
@@ -56,7 +56,15 @@ function installerFileName(image: string): string {
   const m = /^(?:([a-z0-9-]+)-)?installer(-secureboot)?$/.exec(image);
   if (!m) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
   const platform = m[1] === undefined ? '' : `${m[1]}-`;
-  return `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  const fileName = `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  // A dash the platform name cannot hold (e.g. `not-an-installer`) leaves no valid asset name.
+  try {
+    parseAssetPath(fileName);
+  } catch (error) {
+    if (error instanceof InvalidAssetPathError) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
+    throw error;
+  }
+  return fileName;
 }
 
 async function versionFor(tag: string, releases: ReleaseService): Promise<TalosVersion> {
