@@ -4,7 +4,8 @@
 // and with extension segments made here the way Talos' imager makes them
 // (mksquashfs per extension, firmware and microcode moved into the
 // initramfs, a depmod-made modules.dep layer on top), and the boot report
-// says what the booted system saw.
+// says what the booted system saw. Every image, in the layouts and in the
+// registry, carries a cosign signature made with the key beside the layouts.
 
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,10 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildDevRelease } from '../../devrelease/build.js';
+import { parsePublicKey } from '../../src/oci/cosign/keys.js';
+import { verifyCosignSignature } from '../../src/oci/cosign/verify.js';
+import { OciLayout } from '../../src/oci/layout.js';
+import { RegistryClient } from '../../src/oci/registry/client.js';
 import { type DevReleaseInfo, ensureDevRelease, publishDevRelease } from '../helpers/dev-release.js';
 import { bootQemu, qemuSkipReason } from '../helpers/qemu.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -243,6 +248,15 @@ describe('the development release in OCI layouts', () => {
     }
   });
 
+  it('signs every image with the key beside the layouts: extensions with a bundle referrer, the others with a .sig image', async () => {
+    const key = parsePublicKey(readFileSync(release.signingPublicKey, 'utf8'), release.signingPublicKey);
+    const extensions = new Set(Object.values(release.extensions).flatMap((list) => list.map((e) => e.repository)));
+    for (const image of release.images) {
+      const format = await verifyCosignSignature(await OciLayout.open(join(release.layoutDir, image.repository)), image.digest, key);
+      expect(format, `${image.repository}:${image.tag}`).toBe(extensions.has(image.repository) ? 'bundle' : 'simple-signing');
+    }
+  });
+
   it('builds the same digests again from scratch', async () => {
     const out = tempDir('dr-rebuild-');
     symlinkSync(join(release.outDir, 'debs'), join(out, 'debs'));
@@ -262,6 +276,12 @@ describe('the development release in a registry', () => {
   const remote = (reference: string): string => `docker://${registry.host}/${reference}`;
   const inspect = (reference: string, ...args: string[]): Record<string, unknown> =>
     JSON.parse(sh('skopeo', ['inspect', '--tls-verify=false', ...args, remote(reference)])) as Record<string, unknown>;
+
+  it('carries every signature into the registry', async () => {
+    const key = parsePublicKey(readFileSync(release.signingPublicKey, 'utf8'), release.signingPublicKey);
+    const client = new RegistryClient({ registry: registry.host, insecure: true });
+    for (const image of release.images) await verifyCosignSignature(client.repository(image.repository), image.digest, key);
+  });
 
   it('serves imager, installer-base, installer and extensions under their tags with the layout digests', () => {
     expect(inspect(`siderolabs/imager:${newest}`).Digest).toBe(digestOf(release, 'siderolabs/imager', newest));
