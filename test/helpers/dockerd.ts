@@ -49,13 +49,8 @@ export interface RunResult {
 }
 
 export interface Dockerd {
-  /** `unix://<socket>`. */
-  host: string;
-  /** The environment every docker / docker-compose call gets (DOCKER_HOST set). */
-  env: NodeJS.ProcessEnv;
-  /** Runs a command against this daemon; a non-zero exit rejects with its output. */
+  /** Runs a command with DOCKER_HOST pointing at this daemon; a non-zero exit rejects with its stderr. */
   run(command: string, args: readonly string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<RunResult>;
-  logs(): string;
   stop(): Promise<void>;
 }
 
@@ -124,7 +119,7 @@ export async function startDockerd(): Promise<Dockerd> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { host, env, run, logs: () => out, stop };
+  return { run, stop };
 }
 
 const exec = promisify(execFile);
