@@ -1,10 +1,29 @@
 // Files that are either complete or absent, even across a crash: written under
 // a temporary name beside their final one, flushed, renamed into place, and the
-// directory flushed so the rename itself is on disk.
+// directory flushed so the rename itself is on disk. Temporaries carry their
+// owner's mark (ownership.ts), so what a killed process left can be swept.
 
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { OWNER_TAG } from './ownership.js';
+
+/**
+ * `mkdir -p` that fails with the real reason: Node's recursive mkdir says
+ * ENOENT on a read-only file system, so the first missing level is made
+ * alone to learn what is wrong (EROFS, EACCES, ENOSPC).
+ */
+export async function ensureDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    let missing = path;
+    while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+    await mkdir(missing);
+    throw error;
+  }
+}
 
 /** Flushes a file or a directory (for a directory: the entries created or renamed in it). */
 export async function syncPath(path: string): Promise<void> {
@@ -22,7 +41,7 @@ export async function writeFileAtomic(
   mode = 0o644,
 ): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${OWNER_TAG}.${randomUUID()}.tmp`);
   const file = await open(tmp, 'wx', mode);
   try {
     try {
@@ -38,4 +57,10 @@ export async function writeFileAtomic(
     throw error;
   }
   await syncPath(dir);
+}
+
+/** A new directory `<kind>-<owner>-XXXXXX` under `parent`, marked as this process's. */
+export async function ownedTempDir(parent: string, kind: string): Promise<string> {
+  await ensureDir(parent);
+  return mkdtemp(join(parent, `${kind}-${OWNER_TAG}-`));
 }

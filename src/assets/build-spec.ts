@@ -3,9 +3,10 @@
 // included, so a worker needs no shared schematic store.
 
 import type { Logger } from 'pino';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AssetCache } from '../cache/cache.js';
+import { ownedTempDir } from '../durable-file.js';
 import { parseSchematic } from '../schematic/schematic.js';
 import { contentTypeFor, parseAssetPath } from '../talos/asset-path.js';
 import { parsePathVersion } from '../talos/version.js';
@@ -56,8 +57,7 @@ export async function runBuild(spec: BuildSpec, deps: BuildDeps, progress: Progr
     let file = produced.path;
     if (!produced.owned) {
       // A release input served as it is: the cache takes a copy, never the original.
-      await mkdir(deps.workDir, { recursive: true });
-      const dir = await mkdtemp(join(deps.workDir, 'copy-'));
+      const dir = await ownedTempDir(deps.workDir, 'copy');
       file = join(dir, 'asset');
       await copyFile(produced.path, file);
       try {

@@ -12,11 +12,13 @@ import type { OutputKind } from '../talos/kernel-args.js';
 export const RECIPE_VERSIONS: Record<OutputKind, number> = {
   kernel: 1,
   cmdline: 1,
-  initramfs: 1,
-  uki: 2,
-  iso: 2,
-  image: 8,
-  installer: 2,
+  // zstd squashfs blocks through node:zlib with the block size pledged: other bytes in every
+  // initramfs, so in everything that carries one.
+  initramfs: 2,
+  uki: 3,
+  iso: 3,
+  image: 9,
+  installer: 3,
 };
 
 export interface AssetKeyParts {

@@ -2,16 +2,17 @@
 // schematic's extensions, then runs the builder for the kind. The HTTP layer
 // only streams what this produces.
 
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { planTalosDisk } from '../build/disk/build.js';
 import { writeDiskImage } from '../build/disk/output.js';
 import { buildTalosIso } from '../build/iso/build.js';
+import { ownedTempDir } from '../durable-file.js';
 import type { ReleaseService } from '../release/release.js';
 import { BOOTLOADERS } from '../schematic/model.js';
 import { type BootloaderKind, selectBootloader } from '../talos/bootloader.js';
-import { DEFAULT_RAW_DISK_SIZE } from '../talos/platforms.js';
+import { DEFAULT_RAW_DISK_SIZE, getPlatform } from '../talos/platforms.js';
 import { Quirks } from '../talos/quirks.js';
 import { FACTORY_SOURCE_DATE_EPOCH } from '../talos/source-date.js';
 import { versionTag } from '../talos/version.js';
@@ -55,6 +56,7 @@ export class AssetProducer {
   validate(target: AssetTarget): void {
     const { request, version, schematic } = target;
     const customization = schematic.schematic.customization;
+    getPlatform(request.platform); // an unknown platform is the URL's mistake (400), not a failed build
     if (!BUILT_KINDS.has(request.kind)) {
       throw new AssetNotImplementedError(`building ${request.kind} assets (${request.fileName}) is not implemented yet`);
     }
@@ -194,8 +196,7 @@ export class AssetProducer {
 
   /** Runs a build in its own scratch directory; the directory goes when the asset is released or the build fails. */
   private async inScratch(build: (dir: string) => Promise<string>): Promise<ProducedAsset> {
-    await mkdir(this.options.workDir, { recursive: true });
-    const dir = await mkdtemp(join(this.options.workDir, 'build-'));
+    const dir = await ownedTempDir(this.options.workDir, 'build');
     const release = () => rm(dir, { recursive: true, force: true });
     try {
       const path = await build(dir);

@@ -9,6 +9,7 @@ import type { ReleaseService } from '../release/release.js';
 import type { ParsedSchematic } from '../schematic/schematic.js';
 import { type AssetRequest, parseAssetPath } from '../talos/asset-path.js';
 import { type TalosVersion, versionTag } from '../talos/version.js';
+import type { Admission } from './admission.js';
 import { type BuildSpec, contentTypeOf } from './build-spec.js';
 import { assetKey } from './key.js';
 import type { AssetProducer } from './producer.js';
@@ -26,12 +27,17 @@ export interface AssetServiceOptions {
   producer: AssetProducer;
   cache: AssetCache;
   queue: BuildQueue;
+  /** Bounds the builds this process starts (none when absent). */
+  admission?: Admission;
   logger: Logger;
   /** Called once per asset answered: from the cache, or after a build that took `ms`. */
   onDelivered?: (prepared: PreparedAsset, cached: boolean, ms: number) => void;
   /** Called when a request's build failed. */
   onFailed?: (prepared: PreparedAsset, error: Error) => void;
 }
+
+/** The client builds count against when no request started them. */
+const INTERNAL_CLIENT = 'internal';
 
 /** Output kinds whose bytes include the schematic's system extensions. */
 const WITH_EXTENSIONS = new Set(['initramfs', 'uki', 'iso', 'image', 'installer']);
@@ -56,8 +62,11 @@ export class AssetService {
     return { spec, request, version, contentType: contentTypeOf(spec) };
   }
 
-  /** The asset from the cache, built first when it is not there. */
-  async fetch(prepared: PreparedAsset): Promise<CachedAsset> {
+  /**
+   * The asset from the cache, built first when it is not there. A new build
+   * must be admitted for `client` (AdmissionError otherwise); joining one is free.
+   */
+  async fetch(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<CachedAsset> {
     const { key } = prepared.spec;
     const started = Date.now();
     const hit = await this.options.cache.get(key);
@@ -65,21 +74,36 @@ export class AssetService {
       this.options.onDelivered?.(prepared, true, Date.now() - started);
       return hit;
     }
-    try {
-      await this.options.queue.run(prepared.spec);
-    } catch (error) {
-      this.options.onFailed?.(prepared, error as Error);
-      throw error;
-    }
-    let built = await this.options.cache.get(key);
-    if (!built) {
-      // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
-      await this.options.queue.run(prepared.spec, { rebuild: true });
-      built = await this.options.cache.get(key);
-    }
-    if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
+    const built = await this.build(prepared, this.admit(key, client));
     this.options.onDelivered?.(prepared, false, Date.now() - started);
     return built;
+  }
+
+  private admit(key: string, client: string): () => void {
+    return this.options.admission?.admit(key, client) ?? (() => {});
+  }
+
+  /** Has the queue build an admitted asset; `release` gives its admission back when the build settles. */
+  private async build(prepared: PreparedAsset, release: () => void): Promise<CachedAsset> {
+    const { key } = prepared.spec;
+    try {
+      try {
+        await this.options.queue.run(prepared.spec);
+      } catch (error) {
+        this.options.onFailed?.(prepared, error as Error);
+        throw error;
+      }
+      let built = await this.options.cache.get(key);
+      if (!built) {
+        // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
+        await this.options.queue.run(prepared.spec, { rebuild: true });
+        built = await this.options.cache.get(key);
+      }
+      if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
+      return built;
+    } finally {
+      release();
+    }
   }
 
   /** Cached, or what the queue knows about the build. */
@@ -89,9 +113,14 @@ export class AssetService {
     return this.options.queue.state(prepared.spec.key);
   }
 
-  /** Starts a build without waiting for it (the status stream reports it). */
-  start(prepared: PreparedAsset): void {
-    this.fetch(prepared).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
+  /**
+   * Starts a build without waiting for it (the status stream reports it).
+   * Resolves once it is admitted (AdmissionError otherwise) or found cached.
+   */
+  async start(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<void> {
+    if (await this.options.cache.get(prepared.spec.key)) return;
+    const release = this.admit(prepared.spec.key, client);
+    this.build(prepared, release).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
   }
 
   /**
@@ -99,10 +128,10 @@ export class AssetService {
    * schematic, so that the first `talosctl upgrade` to it finds it ready
    * (upstream issue #456: cold installer pulls time out).
    */
-  async prebuildInstaller(schematic: ParsedSchematic): Promise<void> {
+  async prebuildInstaller(schematic: ParsedSchematic, client = INTERNAL_CLIENT): Promise<void> {
     const newest = await this.options.releases.newestStable();
     if (!newest) return;
-    this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'));
+    await this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'), client);
   }
 
   watch(prepared: PreparedAsset, listener: (state: BuildState) => void): () => void {

@@ -1,6 +1,7 @@
 // Sends a cached asset: upstream's headers, then the bytes streamed, with
 // HEAD, single byte ranges (206/416) and conditional requests on an ETag made
-// from the content digest.
+// from the content digest. Behind nginx with IF_ACCEL_REDIRECT set, the bytes
+// (ranges and HEAD included) are left to nginx through X-Accel-Redirect.
 
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -49,6 +50,14 @@ export async function deliverAsset(req: Request, res: Response, asset: CachedAss
   if (matchesEtag(req.headers['if-none-match'], etag)) {
     res.removeHeader('Content-Type');
     res.status(304).end();
+    return;
+  }
+  if (asset.accelRedirect !== undefined) {
+    // nginx keeps Content-Type and Content-Disposition, the ETag through the README's add_header,
+    // and adds its own Accept-Ranges.
+    res.removeHeader('Accept-Ranges');
+    res.setHeader('X-Accel-Redirect', asset.accelRedirect);
+    res.status(200).end();
     return;
   }
   const ifRange = req.headers['if-range'];
