@@ -121,6 +121,14 @@ describe.skipIf(SKIP !== undefined)('the container image and the compose deploym
       expect((await fetch(`${url()}/healthz`)).status).toBe(200);
     });
 
+    it('serves the web UI with its stylesheet and script (files the build copies beside the compiled code)', async () => {
+      const page = await fetch(`${url()}/`);
+      expect(page.status).toBe(200);
+      const assets = [...(await page.text()).matchAll(/(?:href|src)="(\/ui\/static\/[^"]+)"/g)].map((m) => m[1]);
+      expect(assets).toHaveLength(2);
+      for (const asset of assets) expect((await fetch(`${url()}${asset}`)).status, asset).toBe(200);
+    });
+
     it('creates a schematic and serves an initramfs and an ISO that match their .sha256', async () => {
       id = await createSchematic(url(), 'docker-run');
       for (const file of ['initramfs-amd64.xz', 'metal-amd64.iso']) await expectDownload(`${url()}/image/${id}/${VERSION}/${file}`);
