@@ -34,7 +34,8 @@ COPY --from=deps /app/package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 VOLUME /data
-EXPOSE 8080 2122
+# Metrics (IF_METRICS_LISTEN) listen on loopback unless set to 0.0.0.0:2122.
+EXPOSE 8080
 USER node
 # Web processes answer /healthz; a worker has no HTTP port (run it with --no-healthcheck).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s \

@@ -4,7 +4,7 @@
 // IF_ACCEL_REDIRECT (README's location block), where nginx sends the bytes.
 // Prints factory / nginx ratios.
 //
-//   npm run bench:download -- [--seconds 10]
+//   npm run bench:download -- [--seconds 5] [--rounds 3]
 
 import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
@@ -12,9 +12,11 @@ import { dirname, join } from 'node:path';
 import { startNginx } from '../test/helpers/nginx.js';
 import { startService } from '../test/helpers/server.js';
 import { numberOption } from './lib/args.js';
-import { createSchematic, ensureDevRelease, ratio, startFactory } from './lib/service.js';
+import { createSchematic, ensureDevRelease, startFactory } from './lib/service.js';
+import { median } from './lib/timing.js';
 
-const seconds = numberOption('--seconds', 10);
+const seconds = numberOption('--seconds', 5);
+const rounds = numberOption('--rounds', 3);
 const ACCEL_PREFIX = '/_factory_cache/';
 
 interface WrkResult {
@@ -68,16 +70,24 @@ try {
 
   const nginxUrl = `${nginx.url}/${key}.data`;
   const size = statSync(file).size;
-  console.log(`asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}`);
-  const ours = { get: wrk(`${factory.url}${path}`), head: headLoad(`${factory.url}${path}`) };
-  const base = { get: wrk(nginxUrl), head: headLoad(nginxUrl) };
-  const behind = wrk(`${front.url}${path}`);
-  console.log(`GET  throughput  factory ${ours.get.transferMBps.toFixed(0)} MB/s, nginx ${base.get.transferMBps.toFixed(0)} MB/s, ratio ${ratio(ours.get.transferMBps, base.get.transferMBps)}`);
-  console.log(`HEAD requests/s  factory ${ours.head.requestsPerSec.toFixed(0)}, nginx ${base.head.requestsPerSec.toFixed(0)}, ratio ${ratio(ours.head.requestsPerSec, base.head.requestsPerSec)}`);
-  console.log(`HEAD latency     factory ${ours.head.latencyMs.toFixed(2)} ms, nginx ${base.head.latencyMs.toFixed(2)} ms, ratio ${ratio(ours.head.latencyMs, base.head.latencyMs)}`);
   console.log(
-    `GET  X-Accel-Redirect behind nginx ${behind.transferMBps.toFixed(0)} MB/s (${behind.requestsPerSec.toFixed(0)} requests/s), nginx alone ${base.get.transferMBps.toFixed(0)} MB/s, ratio ${ratio(behind.transferMBps, base.get.transferMBps)}`,
+    `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
+      `${rounds} rounds, each measuring factory and nginx back to back (medians below: the machine's load moves between rounds)`,
   );
+  const rows: Array<Record<'getOurs' | 'getNginx' | 'getBehind' | 'headOurs' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>> = [];
+  for (let round = 0; round < rounds; round++) {
+    const getOurs = wrk(`${factory.url}${path}`).transferMBps;
+    const getNginx = wrk(nginxUrl).transferMBps;
+    const getBehind = wrk(`${front.url}${path}`).transferMBps;
+    const headOurs = headLoad(`${factory.url}${path}`);
+    const headNginx = headLoad(nginxUrl);
+    rows.push({ getOurs, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
+  }
+  const mid = (pick: (row: (typeof rows)[number]) => number) => median(rows.map(pick));
+  console.log(`GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)}`);
+  console.log(`HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)}`);
+  console.log(`HEAD latency     factory ${mid((r) => r.latencyOurs).toFixed(2)} ms, nginx ${mid((r) => r.latencyNginx).toFixed(2)} ms, ratio ${mid((r) => r.latencyOurs / r.latencyNginx).toFixed(2)}`);
+  console.log(`GET  X-Accel-Redirect behind nginx ${mid((r) => r.getBehind).toFixed(0)} MB/s, nginx alone ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getBehind / r.getNginx).toFixed(2)}`);
 } finally {
   for (const stop of stops.reverse()) await stop();
   await factory.stop();

@@ -4,7 +4,7 @@
 // owner's mark (ownership.ts), so what a killed process left can be swept.
 
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OWNER_TAG } from './ownership.js';
 
@@ -35,11 +35,16 @@ export async function syncPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * Writes `path` whole or not at all. With `replace` false an existing file is
+ * kept (the first of several racing writers wins) and false is returned.
+ */
 export async function writeFileAtomic(
   path: string,
   content: string | Buffer | ((file: FileHandle) => Promise<void>),
   mode = 0o644,
-): Promise<void> {
+  replace = true,
+): Promise<boolean> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${OWNER_TAG}.${randomUUID()}.tmp`);
   const file = await open(tmp, 'wx', mode);
@@ -51,12 +56,15 @@ export async function writeFileAtomic(
     } finally {
       await file.close();
     }
-    await rename(tmp, path);
+    if (replace) await rename(tmp, path);
+    else await link(tmp, path).finally(() => rm(tmp, { force: true }));
   } catch (error) {
     await rm(tmp, { force: true });
+    if (!replace && (error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
   await syncPath(dir);
+  return true;
 }
 
 /** A new directory `<kind>-<owner>-XXXXXX` under `parent`, marked as this process's. */

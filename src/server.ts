@@ -68,8 +68,10 @@ async function installerSigningKey(config: Config, logger: Logger): Promise<KeyO
   const existing = await readFile(path, 'utf8').catch(() => undefined);
   if (existing !== undefined) return parsePrivateKey(existing, path);
   await mkdir(config.dataDir, { recursive: true });
-  await writeFileAtomic(path, generatePrivateKeyPem(), 0o600);
-  logger.warn({ path }, 'installers are signed with a key generated for this instance: set IF_INSTALLER_SIGNING_KEY to one key for every instance');
+  // Never replaces a key: processes sharing the data directory that start together all end up with the first one.
+  if (await writeFileAtomic(path, generatePrivateKeyPem(), 0o600, false)) {
+    logger.warn({ path }, 'installers are signed with a key generated for this data directory: set IF_INSTALLER_SIGNING_KEY to one key for every instance');
+  }
   return parsePrivateKey(await readFile(path, 'utf8'), path);
 }
 

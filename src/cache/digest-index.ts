@@ -23,6 +23,12 @@ export interface InstallerRef {
   schematic: string;
   /** The Talos version tag it was built for (`v1.12.0`, never `latest`). */
   version: string;
+  /**
+   * Set for the blobs of an installer's signature image: what was signed, so
+   * that any instance can make the same blobs (they do not depend on the
+   * randomised signature) when a client fetches them from another instance.
+   */
+  signature?: { reference: string; digest: string };
 }
 
 export interface DigestIndex {
@@ -34,13 +40,21 @@ function parseRef(text: string): InstallerRef | undefined {
   try {
     const ref = JSON.parse(text) as Partial<InstallerRef>;
     const fields = [ref.key, ref.image, ref.schematic, ref.version];
-    return fields.every((f) => typeof f === 'string' && f !== '') ? (ref as InstallerRef) : undefined;
+    const signature = ref.signature === undefined || (typeof ref.signature.reference === 'string' && typeof ref.signature.digest === 'string');
+    return fields.every((f) => typeof f === 'string' && f !== '') && signature ? (ref as InstallerRef) : undefined;
   } catch {
     return undefined; // written by an older version (a bare key) or damaged: unknown, found again by the next pull by tag
   }
 }
 
-const encodeRef = (ref: InstallerRef): string => JSON.stringify({ key: ref.key, image: ref.image, schematic: ref.schematic, version: ref.version });
+const encodeRef = (ref: InstallerRef): string =>
+  JSON.stringify({
+    key: ref.key,
+    image: ref.image,
+    schematic: ref.schematic,
+    version: ref.version,
+    ...(ref.signature && { signature: { reference: ref.signature.reference, digest: ref.signature.digest } }),
+  });
 
 /** This machine's index, shared by its processes: `<dir>/<digest hex>`. */
 export class FsDigestIndex implements DigestIndex {
@@ -95,7 +109,13 @@ export class SharedDigestIndex implements DigestIndex {
   ) {}
 
   async record(digests: readonly string[], ref: InstallerRef): Promise<void> {
-    const known = await Promise.all(digests.map(async (d) => (await this.local.lookup(d))?.key === ref.key));
+    const wanted = encodeRef(ref);
+    const known = await Promise.all(
+      digests.map(async (d) => {
+        const current = await this.local.lookup(d);
+        return current !== undefined && encodeRef(current) === wanted;
+      }),
+    );
     const fresh = digests.filter((_, i) => !known[i]);
     if (fresh.length === 0) return;
     try {

@@ -50,10 +50,11 @@ function answer(status: number, message: string, log: ErrorAnswer['log'] = 'none
 /** What to answer for `err` on request `requestId`. */
 export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   if (err instanceof HttpError) return answer(err.status, err.message, err.status >= 500 ? 'error' : 'none', err.code);
-  // express's body parser.
+  if (err instanceof AdmissionError) return { ...answer(err.status, err.message, 'warn', 'TOOMANYREQUESTS'), retryAfter: err.retryAfterSeconds };
+  // express's body parser (http-errors, `expose`d) and router (a URIError: a malformed %-escape in a path parameter).
   const parser = err as { type?: string; status?: number; limit?: number; expose?: boolean };
   if (parser.type === 'entity.too.large') return answer(413, `request body too large: a schematic may be at most ${parser.limit ?? 0} bytes`);
-  if (parser.expose === true && typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
+  if ((parser.expose === true || err instanceof URIError) && typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
     return answer(parser.status, `invalid request: ${(err as Error).message}`);
   }
   if (err instanceof InvalidSchematicError || err instanceof StructureLimitError) return answer(400, err.message);
@@ -64,7 +65,6 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   }
   if (err instanceof InvalidAssetRequestError || err instanceof UnknownExtensionError) return answer(400, `error enhancing profile from schematic: ${err.message}`);
   if (err instanceof AssetNotImplementedError) return answer(501, err.message);
-  if (err instanceof AdmissionError) return { ...answer(err.status, err.message, 'warn', 'TOOMANYREQUESTS'), retryAfter: err.retryAfterSeconds };
   // The fleet's schematic registry is down: nothing was stored, try again later.
   if (err instanceof SchematicStoreUnavailableError) return answer(503, err.message, 'error');
   if (err instanceof MissingToolError) return answer(503, `service not fully installed: ${err.message}`, 'error');

@@ -47,13 +47,20 @@ const fileParam = pathParam(
   'Asset file name: `kernel-<arch>`, `initramfs-<arch>.xz`, `cmdline-<platform>-<arch>`, `<platform>-<arch>[-secureboot]-uki.efi`, `<platform>-<arch>[-secureboot].iso`, `<platform>-<arch>[-secureboot].<raw|qcow2|vhd|ova>[.zst|.xz|.gz|.tar.gz]`, `installer-<arch>.tar`.',
 );
 
+const retryAfter = { description: 'Seconds to wait before asking again (queue limits only).', schema: { type: 'integer' } };
+
 const assetErrors = {
   '400': text('The file name, the schematic or the version cannot be built (e.g. an unknown extension, SecureBoot without keys).', 'error parsing profile from path: invalid profile path: "metal-amd64.ssd"\n'),
   '404': text('Unknown schematic, or a version that is not on offer.', 'schematic ID "0000" not found\n'),
   '500': text('The build failed.', 'asset build failed: ...\n'),
+  '429': { ...text('This client has too many builds queued (IF_MAX_QUEUED_BUILDS_PER_CLIENT).'), headers: { 'Retry-After': retryAfter } },
   '501': text('Not built by this factory yet (overlays for single-board computers).'),
-  '502': text('The release source (registry or layout directory) failed.', 'release source error: ...\n'),
-  '503': text('A host tool a build needs is missing on this machine.', 'service not fully installed: ...\n'),
+  '502': text('The release source (registry or layout directory) failed, or a release image failed its signature check.', 'release source error: ...\n'),
+  '503': {
+    ...text('The build queue is full (IF_MAX_QUEUED_BUILDS, with Retry-After), a host tool a build needs is missing, or the storage is read-only.', 'service not fully installed: ...\n'),
+    headers: { 'Retry-After': retryAfter },
+  },
+  '507': text('The disk the build writes to is full; nothing was cached.'),
 };
 
 const registryError = json('An OCI distribution error.', ref('RegistryErrors'));
@@ -103,8 +110,12 @@ export const OPENAPI_DOCUMENT: Json = {
         },
         responses: {
           '201': json('Created (or already there).', ref('SchematicCreated')),
-          '400': text('Not a valid schematic: the YAML error, an unknown field, or `owner` outside Enterprise.', 'yaml: construct errors: line 1: field something not found in type schematic.Schematic\n'),
+          '400': text(
+            'Not a valid schematic: the YAML error, an unknown field, a structure beyond the limits (depth, aliases, items), or `owner` outside Enterprise.',
+            'yaml: construct errors: line 1: field something not found in type schematic.Schematic\n',
+          ),
           '413': text('The body is larger than 1 MiB.', 'request body too large: a schematic may be at most 1048576 bytes\n'),
+          '503': text('The shared schematic registry (IF_SCHEMATIC_REGISTRY) is down; nothing was stored.'),
         },
       },
     },
@@ -216,8 +227,12 @@ export const OPENAPI_DOCUMENT: Json = {
             },
             '400': registryError,
             '404': registryError,
+            '429': registryError,
             '500': registryError,
             '501': registryError,
+            '502': registryError,
+            '503': registryError,
+            '507': registryError,
           },
         },
       ]),
@@ -297,6 +312,13 @@ export const OPENAPI_DOCUMENT: Json = {
         },
       ]),
     ),
+    '/oci/cosign/signing-key.pub': {
+      get: {
+        summary: 'The public key installers are signed with',
+        description: 'For `cosign verify --key` and container image policies (upstream path).',
+        responses: { '200': { description: 'A PEM public key.', content: { 'application/x-pem-file': { schema: { type: 'string', pattern: '^-----BEGIN PUBLIC KEY-----' } } } } },
+      },
+    },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': json('OpenAPI 3.1.', { type: 'object' }) } } },
     '/api': { get: { summary: 'This document, readable', responses: { '200': page('The API reference.') } } },
   },

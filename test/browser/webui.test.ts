@@ -55,8 +55,10 @@ async function inspect(page: Page, name: string, { axe }: { axe: boolean }): Pro
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
   expect(overflow, `${name}: horizontal scroll at ${PHONE.width}px`).toBeLessThanOrEqual(0);
+  // The page's URL can be shared: fetched anew, the server renders the same page.
   const html = await (await fetch(page.url())).text();
   expect(Buffer.byteLength(html), `${name}: page size`).toBeLessThan(100_000);
+  expect(html, `${name}: its URL renders it again`).toContain(`<h1>${await page.locator('h1').innerHTML()}</h1>`);
   if (!axe) return;
   // Evaluated through the DevTools protocol: the page's CSP (scripts from its own origin only) stays on.
   await page.evaluate(AXE);
@@ -145,12 +147,26 @@ describe.skipIf(SKIP !== undefined)('web UI in Chromium', () => {
       expect(await postSchematic(shownYaml)).toBe(walkedId);
       expect(await postSchematic(EXPECTED_YAML)).toBe(walkedId);
       await inspect(page, '6-result', { axe: true });
+      // Copy buttons put the text on the clipboard.
+      await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: svc.url });
+      await page.getByRole('button', { name: 'Copy Schematic ID' }).click();
+      expect(await page.evaluate('navigator.clipboard.readText()')).toBe(walkedId);
 
       const iso = page.locator('li.asset[data-file="metal-amd64.iso"]');
       await expect.poll(() => iso.locator('.state').textContent()).toBe('Not built yet');
+      // Every state the ISO's block shows, as the status stream updates it.
+      await page.evaluate(`(() => {
+        const block = document.querySelector('li.asset[data-file="metal-amd64.iso"] .status');
+        const state = () => block.dataset.state + (block.querySelector('progress') ? '+progress' : '');
+        window.seenStates = [state()];
+        new MutationObserver(() => window.seenStates.at(-1) !== state() && window.seenStates.push(state())).observe(block, { attributes: true, childList: true, subtree: true });
+      })()`);
       await iso.getByRole('button', { name: 'Prepare' }).click();
-      await expect.poll(() => iso.locator('.status').getAttribute('data-state')).toMatch(/queued|building|cached/);
       await expect.poll(() => iso.locator('.state').textContent(), { timeout: 600_000, interval: 1000 }).toMatch(/^Ready \(\d/);
+      const seen = await page.evaluate<string[]>('window.seenStates');
+      expect(seen[0]).toBe('idle');
+      expect(seen).toContain('building+progress');
+      expect(seen.at(-1)).toBe('cached');
       await page.screenshot({ path: join(SHOTS, '7-result-iso-ready.png'), fullPage: true });
       // The README's picture (docs/web-ui.png) is this one, at a desktop size.
       await page.setViewportSize({ width: 1100, height: 1000 });

@@ -41,6 +41,7 @@ describe.skipIf(SKIP !== undefined)('the container image and the compose deploym
   let docker: Dockerd;
   let release: DevReleaseInfo;
   let port: number;
+  let metricsPort: number;
   let env: NodeJS.ProcessEnv;
   const strays = ['/etc/docker/key.json', '/run/docker/plugins', '/run/containerd/s', '/sys/class/net/docker0'].filter((p) => !existsSync(p));
 
@@ -56,7 +57,14 @@ describe.skipIf(SKIP !== undefined)('the container image and the compose deploym
     const base = await ensureBaseImages(docker);
     console.info(`base images ${base.made ? 'made and saved to' : 'loaded from'} ${base.archive} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     port = await freePort();
-    env = { RELEASE_DIR: release.layoutDir, COMPOSE_PROJECT_NAME: PROJECT, FACTORY_PORT: String(port), IF_EXTERNAL_URL: `http://127.0.0.1:${port}/` };
+    metricsPort = await freePort();
+    env = {
+      RELEASE_DIR: release.layoutDir,
+      COMPOSE_PROJECT_NAME: PROJECT,
+      FACTORY_PORT: String(port),
+      FACTORY_METRICS_PORT: String(metricsPort),
+      IF_EXTERNAL_URL: `http://127.0.0.1:${port}/`,
+    };
   }, 20 * MINUTE);
 
   afterAll(async () => {
@@ -186,6 +194,8 @@ describe.skipIf(SKIP !== undefined)('the container image and the compose deploym
       expect(await expectDownload(asset)).toBe(done.sha256);
       // The web process built nothing: it got the asset from the registry the workers share.
       expect((await logLines('web')).filter((l) => l.line.msg === 'asset built')).toEqual([]);
+      // Its metrics are published on the host's loopback.
+      expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain('image_factory_build_queue_depth');
     }, 20 * MINUTE);
 
     it('down -v leaves no container, volume or network behind', async () => {

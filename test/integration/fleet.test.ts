@@ -9,6 +9,7 @@
 // schematics keep being served.
 
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +149,16 @@ describe('installers across instances', () => {
     }
     await skopeoPolicyCheck(id);
   }, 600_000);
+
+  it("serves the blobs of one instance's signature from the other, as a client behind a load balancer fetches them", async () => {
+    const tag = `sha256-${digest.slice('sha256:'.length)}.sig`;
+    const manifest = (await (await fetch(`${a.url}/v2/installer/${id}/manifests/${tag}`)).json()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    for (const blob of [manifest.config.digest, manifest.layers[0]!.digest]) {
+      const res = await fetch(`${b.url}/v2/installer/${id}/blobs/${blob}`);
+      expect(res.status).toBe(200);
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(blob);
+    }
+  });
 });
 
 /** skopeo's own `sigstoreSigned` verdict, where its build has sigstore: accepts with our key, refuses with another. */

@@ -86,8 +86,11 @@ describe('OpenAPI', () => {
 
   it('describes the registry endpoint and its errors', async () => {
     expect((await call('GET', `/v2/metal-installer/${id}/tags/list`)).status).toBe(200);
+    expect((await call('GET', '/oci/cosign/signing-key.pub')).status).toBe(200);
     expect((await call('GET', `/v2/metal-installer/${id}/manifests/v1.5.0`)).status).toBe(404);
     expect((await call('HEAD', `/v2/not-an-installer/${id}/manifests/v1.12.0`)).status).toBe(400);
+    // An installer name whose platform part holds a dash no platform has is an invalid name, not a server error.
+    expect(JSON.parse((await call('GET', `/v2/not-an-installer/${id}/manifests/v1.12.0`)).body)).toMatchObject({ errors: [{ code: 'NAME_INVALID' }] });
     for (const method of ['GET', 'HEAD']) expect((await call(method, `/v2/metal-installer/${id}/blobs/sha256:${'0'.repeat(64)}`)).status).toBe(404);
   });
 
@@ -111,7 +114,9 @@ describe('OpenAPI', () => {
     expect((await call('GET', result)).status).toBe(200);
     expect((await call('GET', `/ui/result/${id}/v1.12.0?target=metal`)).status).toBe(400);
     expect((await call('GET', `/ui/result/${'2'.repeat(64)}/v1.12.0?target=metal&arch=amd64`)).status).toBe(404);
-    expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel-amd64`, form([['back', result]]))).status).toBe(303);
+    expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel-amd64`, form([['back', result]]))).headers.get('location')).toBe(result);
+    // Never an open redirect: anything but a result page of this UI goes back to the wizard.
+    expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel-amd64`, form([['back', '//evil.example/ui/result/']]))).headers.get('location')).toBe(`/?schematic-id=${id}`);
     expect((await call('POST', `/ui/prepare/${id}/v1.12.0/kernel.exe`, form([['back', result]]))).status).toBe(400);
     expect((await call('POST', `/ui/prepare/${id}/v1.12.0/metal-amd64-secureboot.iso`, form([['back', result]]))).status).toBe(400);
     expect((await call('POST', `/ui/prepare/${id}/not-a-version/kernel-amd64`, form([['back', result]]))).status).toBe(400);

@@ -63,12 +63,17 @@ describe('errorAnswer', () => {
     });
     expect(errorAnswer(Object.assign(new Error('request entity too large'), { type: 'entity.too.large', limit: 1024 }), 'r')).toMatchObject({ status: 413 });
     expect(errorAnswer(new HttpError(404, 'schematic ID "x" not found'), 'r')).toMatchObject({ status: 404, log: 'none' });
+    const badEscape = Object.assign(new URIError("Failed to decode param '%E0%A4%A'"), { status: 400 });
+    expect(errorAnswer(badEscape, 'r')).toMatchObject({ status: 400, message: "invalid request: Failed to decode param '%E0%A4%A'" });
   });
 
   it('keeps the messages this service writes for users, paths scrubbed', () => {
     const missing = new MissingToolError('grub-mkimage', 'grub-common');
     expect(errorAnswer(asBuildFailure(missing), 'r')).toMatchObject({ status: 503, message: expect.stringContaining('apt-get install grub-common') });
     const layout = new OciError('not-found', 'open', '/srv/secret/layout/siderolabs/imager', 'not an OCI layout: oci-layout is missing');
+    // The registry's 404 is the release source's answer to us, not the client's mistake.
+    const upstream404 = new OciError('not-found', 'pull manifest', 'ghcr.io/siderolabs/gvisor:v1', 'MANIFEST_UNKNOWN', 404);
+    expect(errorAnswer(upstream404, 'r')).toMatchObject({ status: 502, message: 'release source error: pull manifest ghcr.io/siderolabs/gvisor:v1: MANIFEST_UNKNOWN' });
     expect(errorAnswer(layout, 'r')).toMatchObject({ status: 502, message: 'release source error: open …: not an OCI layout: oci-layout is missing' });
     expect(scrubPaths('pull manifest http://127.0.0.1:5000/v2/siderolabs/imager/manifests/v1 from /var/lib/x')).toBe(
       'pull manifest http://127.0.0.1:5000/v2/siderolabs/imager/manifests/v1 from …',

@@ -1,7 +1,8 @@
-// The xz binding, loaded on first use so that zstd and gzip callers never
-// touch it, and typed here because it ships no usable types for the parts we
-// call. The package carries prebuilt N-API binaries (no download or compiler
-// at install time); zstd and gzip come with node:zlib.
+// The xz decoding binding (reading images: xz and legacy lzma blocks), loaded
+// on first use so that other callers never touch it, and typed here because it
+// ships no usable types for the parts we call. The package carries prebuilt
+// N-API binaries (no download or compiler at install time); zstd and gzip come
+// with node:zlib, xz encoding with @napi-rs/lzma (lzma2-workers.ts).
 
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
@@ -11,10 +12,6 @@ const require = createRequire(import.meta.url);
 
 export interface LzmaNative {
   createStream(coder: string, options: Record<string, unknown>): Transform;
-  CHECK_CRC32: number;
-  FILTER_LZMA2: string;
-  MODE_NORMAL: number;
-  MF_BT4: number;
 }
 
 let lzma: LzmaNative | undefined;
@@ -23,7 +20,7 @@ export function lzmaNative(): LzmaNative {
   try {
     lzma ??= require('lzma-native') as LzmaNative;
   } catch (error) {
-    throw new SquashfsError(`squashfs: xz compression needs the npm package lzma-native: ${(error as Error).message}`);
+    throw new SquashfsError(`squashfs: xz decompression needs the npm package lzma-native: ${(error as Error).message}`);
   }
   return lzma;
 }

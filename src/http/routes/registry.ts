@@ -20,7 +20,7 @@ import { signedDigestOfTag } from '../../oci/cosign/simple-signing.js';
 import { MEDIA_TYPE } from '../../oci/media-types.js';
 import type { ReleaseService } from '../../release/release.js';
 import type { ParsedSchematic, SchematicService } from '../../schematic/index.js';
-import { parseAssetPath } from '../../talos/asset-path.js';
+import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { InvalidVersionError, parsePathVersion, type TalosVersion, versionTag } from '../../talos/version.js';
 import { type ErrorAnswer, errorAnswer, HttpError, logFailure } from '../errors.js';
 import { clientAddress } from '../routing.js';
@@ -56,7 +56,15 @@ function installerFileName(image: string): string {
   const m = /^(?:([a-z0-9-]+)-)?installer(-secureboot)?$/.exec(image);
   if (!m) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
   const platform = m[1] === undefined ? '' : `${m[1]}-`;
-  return `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  const fileName = `${platform}installer-amd64${m[2] ?? ''}.tar`;
+  // A dash the platform name cannot hold (e.g. `not-an-installer`) leaves no valid asset name.
+  try {
+    parseAssetPath(fileName);
+  } catch (error) {
+    if (error instanceof InvalidAssetPathError) throw new RegistryError(400, 'NAME_INVALID', `invalid image: ${image}`);
+    throw error;
+  }
+  return fileName;
 }
 
 async function versionFor(tag: string, releases: ReleaseService): Promise<TalosVersion> {
@@ -116,11 +124,25 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     await archive.fetchManifest(digest).catch(() => {
       throw new RegistryError(404, 'MANIFEST_UNKNOWN', `${digest} is not an installer manifest here`);
     });
-    const signature = signer.sign(`${req.headers.host ?? 'localhost'}/${repository}`, digest);
+    const reference = `${req.headers.host ?? 'localhost'}/${repository}`;
+    const signature = signer.sign(reference, digest);
+    // A client may fetch the blobs from another instance (a load balancer): the index tells it what to sign again.
+    const ref = await deps.digests.lookup(digest);
+    if (ref) await deps.digests.record(signature.blobs, { ...ref, signature: { reference, digest } });
     res.status(200).setHeader('Content-Type', MEDIA_TYPE.ociManifest);
     res.setHeader('Content-Length', signature.manifest.length);
     res.setHeader('Docker-Content-Digest', signature.digest);
     res.end(req.method === 'HEAD' ? undefined : signature.manifest);
+  };
+
+  /** A blob of a signature image signed here, or recorded by another instance (then signed here the same way). */
+  const signatureBlobOf = async (signer: CosignSigner, digest: string): Promise<Buffer | undefined> => {
+    const made = signer.blob(digest);
+    if (made) return made;
+    const signed = (await deps.digests.lookup(digest))?.signature;
+    if (!signed) return undefined;
+    signer.sign(signed.reference, signed.digest);
+    return signer.blob(digest);
   };
 
   const requireSchematic = async (id: string) => {
@@ -144,7 +166,7 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     await requireSchematic(id);
     installerFileName(image);
     if (!isDigest(digest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${digest}`);
-    const signatureBlob = deps.signer?.blob(digest);
+    const signatureBlob = deps.signer && (await signatureBlobOf(deps.signer, digest));
     if (signatureBlob) {
       res.status(200).setHeader('Content-Type', 'application/octet-stream');
       res.setHeader('Content-Length', signatureBlob.length);

@@ -163,7 +163,7 @@ export function uiRoutes(app: Express, deps: UiDeps): void {
       return sendPage(res, 400, messagePage('Cannot prepare this file', (error as Error).message));
     }
     // Back to the result page it came from (only a page of this UI: never an open redirect).
-    res.redirect(303, back.startsWith('/ui/result/') ? back : `/?schematic-id=${schematic.id}`);
+    res.redirect(303, /^\/ui\/result\/[\x21-\x7e]*$/.test(back) ? back : `/?schematic-id=${schematic.id}`);
   });
   route(app, '/ui/prepare/:schematic/:version/:path', { POST: [form, prepare] });
 

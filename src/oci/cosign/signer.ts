@@ -2,7 +2,8 @@
 // in a `sha256-<hex>.sig` image) and keeps the signature images it made, so a
 // registry frontend can serve their manifests and blobs. ECDSA signatures are
 // randomised, so each instance's signature bytes differ; the payload and
-// config blobs (what a client fetches after the manifest) do not.
+// config blobs (what a client fetches after the manifest) do not, so another
+// instance told what was signed makes the very same blobs.
 
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -14,6 +15,8 @@ import { signatureArtifact, simpleSigningPayload } from './simple-signing.js';
 export interface SignatureImage {
   manifest: Buffer;
   digest: string;
+  /** Digests of its config and payload blobs (the same whoever signs, as they hold no signature). */
+  blobs: string[];
 }
 
 export class CosignSigner {
@@ -32,9 +35,10 @@ export class CosignSigner {
     if (known) return known;
     const payload = simpleSigningPayload(dockerReference, digest);
     const spec = signatureArtifact(payload, signBytes(this.key, payload));
-    for (const blob of [spec.config!.bytes, payload]) this.blobs.set(sha256Digest(blob), blob);
+    const blobs = [spec.config!.bytes, payload];
+    for (const blob of blobs) this.blobs.set(sha256Digest(blob), blob);
     const manifest = artifactManifest(spec);
-    const image = { manifest, digest: sha256Digest(manifest) };
+    const image = { manifest, digest: sha256Digest(manifest), blobs: blobs.map((b) => sha256Digest(b)) };
     this.images.set(id, image);
     return image;
   }
