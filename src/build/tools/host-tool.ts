@@ -58,5 +58,11 @@ export const DEPMOD: HostTool = { name: 'depmod', debianPackage: 'kmod' };
 export const GRUB_MKIMAGE: HostTool = { name: 'grub-mkimage', debianPackage: 'grub-common' };
 export const MKFS_XFS: HostTool = { name: 'mkfs.xfs', debianPackage: 'xfsprogs' };
 
-/** Every host tool some build may run, checked when the service starts. */
-export const HOST_TOOLS: readonly HostTool[] = [DEPMOD, GRUB_MKIMAGE, MKFS_XFS];
+/** Every host tool some build may run, checked when the service starts (zstd and xz: the codecs of src/formats/compression.ts). */
+export const HOST_TOOLS: readonly HostTool[] = [
+  DEPMOD,
+  GRUB_MKIMAGE,
+  MKFS_XFS,
+  { name: 'zstd', debianPackage: 'zstd' },
+  { name: 'xz', debianPackage: 'xz-utils' },
+];
