@@ -17,10 +17,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey, randomBytes, randomUUID, sign } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RegistryCredentials } from '../../src/oci/registry/client.js';
 
@@ -135,16 +136,22 @@ export async function freePort(): Promise<number> {
 }
 
 async function spawnRegistry(configPath: string, port: number): Promise<{ child: ChildProcess; logs: () => string }> {
-  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const collect = (chunk: Buffer): void => {
-    if (out.length < 1024 * 1024) out += chunk.toString();
+  // Its log goes to a file, not a pipe: tests run skopeo and others synchronously, and a
+  // pipe nobody drains meanwhile fills up and stalls the registry (and the test) for good.
+  const logPath = join(dirname(configPath), 'registry.log');
+  const log = openSync(logPath, 'a');
+  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const readLog = (): string => {
+    try {
+      return readFileSync(logPath, 'utf8').slice(-1024 * 1024);
+    } catch {
+      return '';
+    }
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
   const exited = new Promise<never>((_resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`docker-registry exited with ${code}:\n${out}`)));
+    child.once('exit', (code) => reject(new Error(`docker-registry exited with ${code}:\n${readLog()}`)));
   });
   exited.catch(() => undefined);
   const deadline = Date.now() + 15_000;
@@ -157,10 +164,10 @@ async function spawnRegistry(configPath: string, port: number): Promise<{ child:
       ),
       exited,
     ]);
-    if (ready) return { child, logs: () => out };
+    if (ready) return { child, logs: readLog };
     if (Date.now() > deadline) {
       await stopChild(child);
-      throw new Error(`docker-registry did not answer on port ${port}:\n${out}`);
+      throw new Error(`docker-registry did not answer on port ${port}:\n${readLog()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
