@@ -4,8 +4,9 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type BuildDeps, runBuild } from './assets/build-spec.js';
-import { AssetProducer } from './assets/producer.js';
+import { BootFiles } from './assets/boot-files.js';
+import { type AssetBuilders, assetBuilders } from './assets/builders/index.js';
+import { BuildRunner, type LiveBuilds } from './assets/run.js';
 import { sweepStaleScratch } from './assets/scratch.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
@@ -13,8 +14,9 @@ import { OciAssetStore } from './cache/oci-cache.js';
 import { TieredAssetCache } from './cache/tiered-cache.js';
 import type { Config } from './config.js';
 import { BullQueue, BullWorkers } from './jobs/bullmq.js';
-import { type Builder, InProcessQueue } from './jobs/in-process.js';
+import { InProcessQueue } from './jobs/in-process.js';
 import type { BuildQueue } from './jobs/queue.js';
+import type { Builder } from './jobs/spec.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
 import { ReleaseService } from './release/release.js';
@@ -23,10 +25,13 @@ import { VERSION } from './version.js';
 
 export interface Runtime {
   releases: ReleaseService;
-  producer: AssetProducer;
+  bootFiles: BootFiles;
+  builders: AssetBuilders;
   cache: AssetCache;
   /** Runs one build and stores its result in the cache. */
   builder: Builder;
+  /** The builds `builder` is running in this process, readable while they are written. */
+  live: LiveBuilds;
 }
 
 export function createRuntime(config: Config, logger: Logger): Runtime {
@@ -41,11 +46,12 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
   const workDir = join(config.dataDir, 'tmp');
   // Twice the build timeout: no live build can own a directory that old.
   void sweepStaleScratch(workDir, 2 * config.buildTimeoutSeconds * 1000, logger);
-  const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
+  const bootFiles = new BootFiles(releases, config.externalUrl);
+  const builders = assetBuilders({ releases, bootFiles });
   const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
-  const deps: BuildDeps = { producer, cache, workDir, logger };
-  return { releases, producer, cache, builder: (spec, progress) => runBuild(spec, deps, progress) };
+  const runner = new BuildRunner({ builders, cache, workDir, logger });
+  return { releases, bootFiles, builders, cache, builder: (spec, control) => runner.run(spec, control), live: runner };
 }
 
 export interface Queueing {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { AssetService } from './assets/service.js';
 import { DigestIndex } from './cache/digest-index.js';
-import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
+import { HOST_TOOLS, locate } from './host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -44,9 +44,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const metrics = new Metrics(queueing.queue);
   const assets = new AssetService({
     releases: runtime.releases,
-    producer: runtime.producer,
+    builders: runtime.builders,
+    bootFiles: runtime.bootFiles,
     cache: runtime.cache,
     queue: queueing.queue,
+    live: runtime.live,
     logger,
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
@@ -57,7 +59,6 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     allowedOrigins: config.allowedOrigins,
     releases: runtime.releases,
     releaseRegistryName: config.releaseRegistry,
-    producer: runtime.producer,
     assets,
     cache: runtime.cache,
     digests: new DigestIndex(join(config.dataDir, 'registry-digests')),

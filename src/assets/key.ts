@@ -3,24 +3,11 @@
 
 import { createHash } from 'node:crypto';
 import type { AssetRequest } from '../talos/asset-path.js';
-import type { OutputKind } from '../talos/kernel-args.js';
-
-/**
- * Bumped whenever a builder's output for a kind changes, so caches built by an
- * older factory are not served as if they were current.
- */
-export const RECIPE_VERSIONS: Record<OutputKind, number> = {
-  kernel: 1,
-  cmdline: 1,
-  initramfs: 1,
-  uki: 2,
-  iso: 2,
-  image: 8,
-  installer: 2,
-};
 
 export interface AssetKeyParts {
   request: AssetRequest;
+  /** The builder's recipe version (bumped whenever its output changes). */
+  recipe: number;
   /** The schematic's canonical YAML. */
   canonical: string;
   versionTag: string;
@@ -33,7 +20,7 @@ export function assetKey(parts: AssetKeyParts): string {
   const { request } = parts;
   // The file name is not part of it: `?filename=` and aliases like x86_64 share one asset.
   const what = {
-    recipe: RECIPE_VERSIONS[request.kind],
+    recipe: parts.recipe,
     kind: request.kind,
     platform: request.platform,
     arch: request.arch,

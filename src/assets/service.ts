@@ -1,18 +1,23 @@
 // The one path every asset request takes: validate, compute the AssetKey, serve
 // from the cache or have the queue build it (once, however many ask), then
-// serve it from the cache.
+// serve it from the cache, or, when the build runs in this process, stream it
+// while it is written (every requester from byte 0; the cache gets the same
+// bytes and the stream ends only once the entry is published).
 
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AssetCache, CachedAsset } from '../cache/cache.js';
 import type { BuildQueue, BuildState } from '../jobs/queue.js';
+import type { BuildSpec } from '../jobs/spec.js';
 import type { ReleaseService } from '../release/release.js';
 import type { ParsedSchematic } from '../schematic/schematic.js';
 import { type AssetRequest, parseAssetPath } from '../talos/asset-path.js';
 import { type TalosVersion, versionTag } from '../talos/version.js';
-import { type BuildSpec, contentTypeOf } from './build-spec.js';
+import type { BootFiles } from './boot-files.js';
+import type { AssetBuilders } from './builders/index.js';
 import { assetKey } from './key.js';
-import type { AssetProducer } from './producer.js';
-import type { AssetFormat } from './target.js';
+import { contentTypeOf, type LiveBuilds } from './run.js';
+import type { AssetFormat, AssetTarget } from './target.js';
 
 export interface PreparedAsset {
   spec: BuildSpec;
@@ -23,9 +28,12 @@ export interface PreparedAsset {
 
 export interface AssetServiceOptions {
   releases: ReleaseService;
-  producer: AssetProducer;
+  builders: AssetBuilders;
+  bootFiles: BootFiles;
   cache: AssetCache;
   queue: BuildQueue;
+  /** Builds running in this process, readable while they are written (none: requests wait for the cache). */
+  live?: LiveBuilds;
   logger: Logger;
   /** Called once per asset answered: from the cache, or after a build that took `ms`. */
   onDelivered?: (prepared: PreparedAsset, cached: boolean, ms: number) => void;
@@ -33,8 +41,8 @@ export interface AssetServiceOptions {
   onFailed?: (prepared: PreparedAsset, error: Error) => void;
 }
 
-/** Output kinds whose bytes include the schematic's system extensions. */
-const WITH_EXTENSIONS = new Set(['initramfs', 'uki', 'iso', 'image', 'installer']);
+/** A complete cache entry, or the body of an asset still being built (no size or digest yet). */
+export type OpenedAsset = { cached: CachedAsset } | { building: Readable };
 
 export class AssetService {
   constructor(private readonly options: AssetServiceOptions) {}
@@ -42,29 +50,58 @@ export class AssetService {
   /** Checks the request (4xx errors happen here, before anything is queued) and computes its key. */
   async prepare(schematic: ParsedSchematic, version: TalosVersion, request: AssetRequest, format?: AssetFormat): Promise<PreparedAsset> {
     const target = { schematic, version, request, ...(format && { format }) };
-    this.options.producer.validate(target);
-    const inputs = [await this.options.releases.imagerDigest(version)];
-    if (request.kind === 'installer') inputs.push(await this.options.releases.installerBaseDigest(version));
-    if (WITH_EXTENSIONS.has(request.kind)) {
-      const names = schematic.schematic.customization.systemExtensions.officialExtensions ?? [];
-      for (const ext of await this.options.releases.resolveOfficialExtensions(version, names)) inputs.push(ext.digest);
-    }
-    if (request.kind === 'cmdline') this.options.producer.cmdline(target); // refuses what cannot be built, now
+    const builder = this.options.builders[request.kind];
+    builder.check(target);
+    const inputs = await builder.inputs(target);
     const tag = versionTag(version);
-    const key = assetKey({ request, canonical: schematic.canonical, versionTag: tag, inputDigests: inputs, ...(format && { format }) });
+    const key = assetKey({ request, recipe: builder.recipe, canonical: schematic.canonical, versionTag: tag, inputDigests: inputs, ...(format && { format }) });
     const spec: BuildSpec = { key, canonical: schematic.canonical, versionTag: tag, path: request.fileName, ...(format && { format }) };
     return { spec, request, version, contentType: contentTypeOf(spec) };
   }
 
+  /** The kernel command line a PXE script boots `target` (a cmdline request) with; nothing is built. */
+  async pxeCmdline(target: AssetTarget): Promise<string> {
+    this.options.builders.cmdline.check(target);
+    await this.options.releases.requireVersion(target.version);
+    return this.options.bootFiles.cmdline(target);
+  }
+
   /** The asset from the cache, built first when it is not there. */
   async fetch(prepared: PreparedAsset): Promise<CachedAsset> {
-    const { key } = prepared.spec;
     const started = Date.now();
-    const hit = await this.options.cache.get(key);
-    if (hit) {
-      this.options.onDelivered?.(prepared, true, Date.now() - started);
-      return hit;
+    return (await this.cached(prepared, started)) ?? this.build(prepared, started);
+  }
+
+  /**
+   * The asset from the cache, or, when it must be built and the build runs
+   * here, its bytes as they are written (once there is a first one: a build
+   * that fails before it is reported like any failed build); else the entry
+   * once built.
+   */
+  async open(prepared: PreparedAsset): Promise<OpenedAsset> {
+    const started = Date.now();
+    const hit = await this.cached(prepared, started);
+    if (hit) return { cached: hit };
+    const built = this.build(prepared, started);
+    built.catch(() => undefined); // a streaming reader gets the failure; nobody else may be waiting
+    const sink = await this.options.live?.whenStarted(prepared.spec.key, built);
+    if (sink && !sink.released) {
+      const body = sink.reader(built);
+      if (await hasFirstBytes(body)) return { building: body };
+      body.destroy();
     }
+    return { cached: await built };
+  }
+
+  private async cached(prepared: PreparedAsset, started: number): Promise<CachedAsset | undefined> {
+    const hit = await this.options.cache.get(prepared.spec.key);
+    if (hit) this.options.onDelivered?.(prepared, true, Date.now() - started);
+    return hit;
+  }
+
+  /** Has the queue build the asset (or joins its build) and returns the cache entry. */
+  private async build(prepared: PreparedAsset, started: number): Promise<CachedAsset> {
+    const { key } = prepared.spec;
     try {
       await this.options.queue.run(prepared.spec);
     } catch (error) {
@@ -108,4 +145,19 @@ export class AssetService {
   watch(prepared: PreparedAsset, listener: (state: BuildState) => void): () => void {
     return this.options.queue.watch(prepared.spec.key, listener);
   }
+}
+
+/** Waits until `body` has bytes to read (true) or ends or fails first (false). */
+function hasFirstBytes(body: Readable): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (ready: boolean): void => {
+      body.off('readable', onReadable);
+      body.off('error', onError);
+      resolve(ready);
+    };
+    const onReadable = (): void => settle(body.readableLength > 0);
+    const onError = (): void => settle(false);
+    body.on('readable', onReadable);
+    body.on('error', onError);
+  });
 }

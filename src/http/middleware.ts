@@ -6,7 +6,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
-import { MissingToolError } from '../build/tools/host-tool.js';
+import { MissingToolError } from '../host-tool.js';
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
