@@ -1,5 +1,5 @@
 # Build and run the Image Factory service.
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
@@ -8,15 +8,13 @@ COPY src ./src
 COPY workers ./workers
 RUN npm run build && npm prune --omit=dev
 
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 # Host tools builds run: depmod (kmod) for extension kernel modules, zstd and xz for compression,
 # grub-mkimage (grub-common) for GRUB core images, mkfs.xfs (xfsprogs) for the BOOT partition.
 RUN apt-get update && apt-get install -y --no-install-recommends kmod zstd xz-utils grub-common xfsprogs ca-certificates \
     && rm -rf /var/lib/apt/lists/* && mkdir /data && chown node:node /data
 WORKDIR /app
-# The zstd binding allocates a large workspace per squashfs block: keep glibc from
-# returning it to the kernel every time (2-3x faster squashfs writing, same bytes).
-ENV NODE_ENV=production IF_LISTEN=0.0.0.0:8080 IF_DATA_DIR=/data GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456
+ENV NODE_ENV=production IF_LISTEN=0.0.0.0:8080 IF_DATA_DIR=/data
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

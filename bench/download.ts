@@ -1,17 +1,23 @@
 // Cached downloads: the factory against nginx serving the same file from the
 // same disk, 200 concurrent connections: throughput of GETs (wrk) and rate and
-// latency of HEADs (ab -i). Prints factory / nginx ratios.
+// latency of HEADs (ab -i); then the factory behind nginx with
+// IF_ACCEL_REDIRECT (README's location block), where nginx sends the bytes.
+// Prints factory / nginx ratios.
 //
-//   npm run bench:download -- [--seconds 10]
+//   npm run bench:download -- [--seconds 5] [--rounds 3]
 
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { freePort } from '../test/helpers/registry.js';
-import { createSchematic, ratio, startFactory } from './lib/service.js';
+import { startNginx } from '../test/helpers/nginx.js';
+import { startService } from '../test/helpers/server.js';
+import { numberOption } from './lib/args.js';
+import { createSchematic, ensureDevRelease, startFactory } from './lib/service.js';
+import { median } from './lib/timing.js';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10);
+const seconds = numberOption('--seconds', 5);
+const rounds = numberOption('--rounds', 3);
+const ACCEL_PREFIX = '/_factory_cache/';
 
 interface WrkResult {
   requestsPerSec: number;
@@ -45,47 +51,45 @@ function headLoad(url: string): WrkResult {
   };
 }
 
-async function startNginx(root: string, port: number): Promise<() => void> {
-  const work = mkdtempSync(join(tmpdir(), 'nginx-'));
-  const conf = join(work, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `${process.getuid?.() === 0 ? 'user root; ' : ''}daemon off; worker_processes auto; pid ${work}/nginx.pid; error_log ${work}/error.log;
-events { worker_connections 1024; }
-http { access_log off; sendfile on; tcp_nopush on; types { } default_type application/octet-stream;
-  client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
-  server { listen 127.0.0.1:${port}; root ${root}; } }\n`,
-  );
-  const child = spawn('nginx', ['-c', conf, '-e', `${work}/error.log`], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 500));
-  return () => {
-    child.kill();
-    rmSync(work, { recursive: true, force: true });
-  };
-}
-
 const factory = await startFactory({ IF_METRICS_LISTEN: '' });
+const stops: Array<() => Promise<void>> = [];
 try {
   const id = await createSchematic(factory.url, 'customization: {}\n');
   const path = `/image/${id}/${factory.version}/kernel-amd64`;
   await (await fetch(`${factory.url}${path}`)).arrayBuffer(); // now cached
   const { key } = (await (await fetch(`${factory.url}/status/${id}/${factory.version}/kernel-amd64`)).json()) as { key: string };
-  const file = join(factory.dataDir, 'cache', key.slice(0, 2), `${key}.data`);
-  const port = await freePort();
-  const stopNginx = await startNginx(dirname(file), port);
-  try {
-    const nginxUrl = `http://127.0.0.1:${port}/${key}.data`;
-    const size = Number(execFileSync('stat', ['-c', '%s', file], { encoding: 'utf8' }));
-    console.log(`asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}`);
-    const ours = { get: wrk(`${factory.url}${path}`), head: headLoad(`${factory.url}${path}`) };
-    const base = { get: wrk(nginxUrl), head: headLoad(nginxUrl) };
-    console.log(`GET  throughput  factory ${ours.get.transferMBps.toFixed(0)} MB/s, nginx ${base.get.transferMBps.toFixed(0)} MB/s, ratio ${ratio(ours.get.transferMBps, base.get.transferMBps)}`);
-    console.log(`HEAD requests/s  factory ${ours.head.requestsPerSec.toFixed(0)}, nginx ${base.head.requestsPerSec.toFixed(0)}, ratio ${ratio(ours.head.requestsPerSec, base.head.requestsPerSec)}`);
-    console.log(`HEAD latency     factory ${ours.head.latencyMs.toFixed(2)} ms, nginx ${base.head.latencyMs.toFixed(2)} ms, ratio ${ratio(ours.head.latencyMs, base.head.latencyMs)}`);
-  } finally {
-    stopNginx();
+  const cacheDir = join(factory.dataDir, 'cache');
+  const file = join(cacheDir, key.slice(0, 2), `${key}.data`);
+  const nginx = await startNginx({ root: dirname(file) });
+  stops.push(nginx.stop);
+  // The opt-in mode: a second factory on the same data directory behind nginx, answering with X-Accel-Redirect.
+  const accel = await startService(factory.dataDir, { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '', IF_ACCEL_REDIRECT: ACCEL_PREFIX });
+  stops.push(() => accel.stop());
+  const front = await startNginx({ factory: accel.url, cacheDir, prefix: ACCEL_PREFIX });
+  stops.push(front.stop);
+
+  const nginxUrl = `${nginx.url}/${key}.data`;
+  const size = statSync(file).size;
+  console.log(
+    `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
+      `${rounds} rounds, each measuring factory and nginx back to back (medians below: the machine's load moves between rounds)`,
+  );
+  const rows: Array<Record<'getOurs' | 'getNginx' | 'getBehind' | 'headOurs' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>> = [];
+  for (let round = 0; round < rounds; round++) {
+    const getOurs = wrk(`${factory.url}${path}`).transferMBps;
+    const getNginx = wrk(nginxUrl).transferMBps;
+    const getBehind = wrk(`${front.url}${path}`).transferMBps;
+    const headOurs = headLoad(`${factory.url}${path}`);
+    const headNginx = headLoad(nginxUrl);
+    rows.push({ getOurs, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
   }
+  const mid = (pick: (row: (typeof rows)[number]) => number) => median(rows.map(pick));
+  console.log(`GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)}`);
+  console.log(`HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)}`);
+  console.log(`HEAD latency     factory ${mid((r) => r.latencyOurs).toFixed(2)} ms, nginx ${mid((r) => r.latencyNginx).toFixed(2)} ms, ratio ${mid((r) => r.latencyOurs / r.latencyNginx).toFixed(2)}`);
+  console.log(`GET  X-Accel-Redirect behind nginx ${mid((r) => r.getBehind).toFixed(0)} MB/s, nginx alone ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getBehind / r.getNginx).toFixed(2)}`);
 } finally {
+  for (const stop of stops.reverse()) await stop();
   await factory.stop();
   rmSync(factory.dataDir, { recursive: true, force: true });
 }

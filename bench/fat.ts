@@ -17,14 +17,12 @@ import { join } from 'node:path';
 import { FatTree, espSectorsPerCluster, planFat, writeFatImage } from '../src/formats/fat/index.js';
 import { ensureDevRelease, ratio } from './lib/service.js';
 import { measure, median } from './lib/timing.js';
+import { numberOption } from './lib/args.js';
 
 const MIB = 1024 * 1024;
-const argv = process.argv.slice(2);
-const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 9;
+const RUNS = numberOption('--runs', 9);
 const env = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin`, MTOOLS_SKIP_CHECK: '1', SOURCE_DATE_EPOCH: '0' };
 const work = mkdtempSync(join(tmpdir(), 'if-bench-fat-'));
-
-
 
 /** fsck.fat -n accepts the image, mcopy reads the source tree back byte for byte, the read-only file is read-only. */
 function check(image: string, root: string, readOnly?: string): void {

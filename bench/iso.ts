@@ -25,10 +25,10 @@ import { buildTalosUki } from '../src/build/uki/build.js';
 import { FAT32_MIN_CLUSTERS, espSectorsPerCluster, fat32SizeFor } from '../src/formats/fat/index.js';
 import { ensureDevRelease, ratio } from './lib/service.js';
 import { measure, median } from './lib/timing.js';
+import { numberOption } from './lib/args.js';
 
 const MIB = 1024 * 1024;
-const argv = process.argv.slice(2);
-const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 5;
+const RUNS = numberOption('--runs', 5);
 const EPOCH = 0;
 const CMDLINE = 'talos.platform=metal console=ttyS0 console=tty0 init_on_alloc=1 slab_nomerge pti=on';
 const release = await ensureDevRelease();
@@ -54,8 +54,6 @@ const hostGrubIsRelease = ['i386-pc', 'x86_64-efi'].every((platform) => {
     return false;
   }
 });
-
-
 
 function touchTree(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -6,10 +6,7 @@
 //
 // The default tree is the development release's unpacked Debian packages, else
 // /usr/lib/python3 (many small text files); a kernel
-// modules directory is closer to what Talos extensions hold. The zstd binding
-// allocates a large workspace per block (see src/formats/squashfs/codec-zstd.ts):
-// compare with and without GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456
-// (which applies to both processes, since mksquashfs inherits the environment).
+// modules directory is closer to what Talos extensions hold.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';

@@ -48,9 +48,8 @@ try {
   for (const asset of ASSETS) {
     const streamed = await timedGet(`${factory.url}/image/${await freshSchematic(factory.url)}/${factory.version}/${asset}`);
     const baseline = await timedGet(`${factory.url}/image/${await freshSchematic(factory.url)}/${factory.version}/${asset}`, { range: 'bytes=0-' });
-    if (streamed.status !== 200 || baseline.status !== 206 || streamed.bytes !== baseline.bytes) {
-      throw new Error(`${asset}: streamed ${streamed.status} (${streamed.bytes} B), baseline ${baseline.status} (${baseline.bytes} B)`);
-    }
+    // Two schematics (each must be cold), so the sizes differ by a few bytes of command line.
+    if (streamed.status !== 200 || baseline.status !== 206) throw new Error(`${asset}: streamed ${streamed.status}, baseline ${baseline.status}`);
     console.log(
       `${asset.padEnd(22)} ${seconds(streamed.firstMs).padStart(19)} ${seconds(streamed.lastMs).padStart(11)} | ${seconds(baseline.lastMs).padStart(27)} | ${ratio(streamed.firstMs, streamed.lastMs).padStart(10)} ${ratio(streamed.lastMs, baseline.lastMs).padStart(18)}`,
     );

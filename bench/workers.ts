@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { startRedis } from '../test/helpers/redis.js';
 import { startWorker } from '../test/helpers/worker.js';
 import { createSchematic, ensureDevRelease, ratio, startFactory } from './lib/service.js';
+import { numberOption } from './lib/args.js';
 
-const builds = Number(process.argv[process.argv.indexOf('--builds') + 1] || 8);
+const builds = numberOption('--builds', 8);
 const release = await ensureDevRelease();
 const extensions = release.extensions[release.versions.at(-1)!]!.map((e) => e.repository);
 

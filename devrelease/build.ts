@@ -18,6 +18,7 @@ import { OVERLAY, stageFiles, stageGrub, stageImagerInstall, stageInstallerArtif
 import { withBuildLock } from './lock.js';
 import { pruneLayout } from './prune.js';
 import { LayoutPublisher, type PublishedImage } from './publish.js';
+import { signRelease } from './sign.js';
 import { type ArchRelease, type DevReleaseInfo, type ExtensionInfo, type ImageInfo, type OverlayInfo, writeReleaseInfo } from './release-info.js';
 import { ROOTFS_MODULES } from './rootfs.js';
 import { DEVRELEASE_DIR } from './scripts.js';
@@ -88,6 +89,7 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
     extensions: {},
     overlays: {},
     images: ctx.images,
+    signingPublicKey: '',
   };
   for (const release of releases) {
     log(`${release.tag}: boot files, imager, installer, extensions, catalogs`);
@@ -115,6 +117,8 @@ async function build(out: string, options: BuildOptions): Promise<DevReleaseInfo
     info.overlays[release.tag] = [overlay];
     await publishCatalogs(ctx, release, info.extensions[release.tag]!, [overlay]);
   }
+  const extensionRepositories = new Set(Object.values(info.extensions).flatMap((list) => list.map((e) => e.repository)));
+  info.signingPublicKey = await signRelease(out, ctx.publisher.layoutRoot, ctx.images, extensionRepositories, log);
   const repositories = [...new Set(ctx.images.map((i) => i.repository))];
   for (const repository of repositories) {
     const removed = await pruneLayout(ctx.publisher.layoutDir(repository));

@@ -1,9 +1,11 @@
 // Publishing a built release into a registry (plain http, e.g. Debian's
 // docker-registry on a loopback port): every image, by tag, blobs streamed
-// from the layouts, children before the catalogs that name them.
+// from the layouts, children before the catalogs that name them, each with
+// its signatures.
 
 import { join } from 'node:path';
 import { copyImage } from '../src/oci/copy.js';
+import { copySignatures } from '../src/oci/cosign/attach.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import type { DevReleaseInfo } from './release-info.js';
@@ -16,6 +18,7 @@ export async function pushDevRelease(info: DevReleaseInfo, registry: string, log
     if (pushed.digest !== image.digest) {
       throw new Error(`${image.repository}:${image.tag} arrived in ${registry} as ${pushed.digest}, not ${image.digest}`);
     }
-    log(`  pushed ${registry}/${image.repository}:${image.tag}`);
+    await copySignatures(source, client.repository(image.repository), image.digest);
+    log(`  pushed ${registry}/${image.repository}:${image.tag} (signed)`);
   }
 }

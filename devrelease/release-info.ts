@@ -78,9 +78,11 @@ export interface DevReleaseInfo {
   overlays: Record<string, OverlayInfo[]>;
   /** Every published image, in publishing order (children before the catalogs that name them). */
   images: ImageInfo[];
+  /** `cosign.pub`, the public key every image is signed with (IF_RELEASE_SIGNATURE_PUBKEY). */
+  signingPublicKey: string;
 }
 
-const PATH_KEYS = new Set(['outDir', 'layoutDir', 'grubDir', 'kernel', 'initramfs', 'rootfsSqsh', 'systemdBoot', 'systemdStub', 'tree']);
+const PATH_KEYS = new Set(['signingPublicKey', 'outDir', 'layoutDir', 'grubDir', 'kernel', 'initramfs', 'rootfsSqsh', 'systemdBoot', 'systemdStub', 'tree']);
 
 /** Rewrites the path-valued fields (by key name) with `fn`. */
 function mapPaths<T>(value: T, fn: (path: string) => string): T {

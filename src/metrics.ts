@@ -61,7 +61,7 @@ export class Metrics {
       this.registry
         .metrics()
         .then((text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text))
-        .catch((error: Error) => res.writeHead(500).end(`${error.message}\n`));
+        .catch(() => res.writeHead(500).end('collecting the metrics failed\n'));
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { BootFiles } from './assets/boot-files.js';
 import { type AssetBuilders, assetBuilders } from './assets/builders/index.js';
 import { BuildRunner, type LiveBuilds } from './assets/run.js';
-import { sweepStaleScratch } from './assets/scratch.js';
+import { sweepScratch } from './assets/scratch.js';
 import type { AssetCache } from './cache/cache.js';
 import { FsAssetCache } from './cache/fs-cache.js';
 import { OciAssetStore } from './cache/oci-cache.js';
@@ -17,11 +17,17 @@ import { BullQueue, BullWorkers } from './jobs/bullmq.js';
 import { InProcessQueue } from './jobs/in-process.js';
 import type { BuildQueue } from './jobs/queue.js';
 import type { Builder } from './jobs/spec.js';
+import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
 import { ReleaseService } from './release/release.js';
+import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
+import { summariseFailure } from './error-summary.js';
+
+/** How often leftovers of killed processes are looked for. */
+const SWEEP_INTERVAL_MS = 5 * 60_000;
 
 export interface Runtime {
   releases: ReleaseService;
@@ -42,16 +48,30 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     brokenVersions: config.brokenTalosVersions.map((v) => parseVersionTolerant(v)),
     recheckIntervalMs: config.versionRecheckSeconds * 1000,
     logger,
+    verifier: releaseVerifier(config, logger),
   });
   const workDir = join(config.dataDir, 'tmp');
-  // Twice the build timeout: no live build can own a directory that old.
-  void sweepStaleScratch(workDir, 2 * config.buildTimeoutSeconds * 1000, logger);
   const bootFiles = new BootFiles(releases, config.externalUrl);
   const builders = assetBuilders({ releases, bootFiles });
-  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, logger });
+  const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
+  // Leftovers of killed processes go now and every few minutes; those whose owner cannot be told
+  // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
+  const unownedAfterMs = 2 * config.buildTimeoutSeconds * 1000;
+  const sweep = (): void =>
+    void Promise.all([sweepScratch(workDir, unownedAfterMs, logger), local.sweepTemporaries(unownedAfterMs)]).catch((error: Error) =>
+      logger.warn({ err: error }, 'sweeping leftovers failed'),
+    );
+  sweep();
+  setInterval(sweep, SWEEP_INTERVAL_MS).unref();
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
   const runner = new BuildRunner({ builders, cache, workDir, logger });
-  return { releases, bootFiles, builders, cache, builder: (spec, control) => runner.run(spec, control), live: runner };
+  const builder: Builder = (spec, control) =>
+    runner.run(spec, control).catch((error: unknown) => {
+      // The real cause stays here, in the log; what travels on (to /status, to clients, through Redis) is the summary.
+      logger.error({ err: error, key: spec.key, asset: spec.path, version: spec.versionTag }, 'asset build failed');
+      throw new Error(summariseFailure(error, `build ${spec.key.slice(0, 12)}`), { cause: error });
+    });
+  return { releases, bootFiles, builders, cache, builder, live: runner };
 }
 
 export interface Queueing {
@@ -82,26 +102,35 @@ export function createQueueing(config: Config, runtime: Runtime, logger: Logger)
 }
 
 function sharedStore(config: Config, logger: Logger): OciAssetStore {
-  const client = new RegistryClient({
-    registry: config.cacheRegistry!,
-    insecure: config.cacheInsecure,
+  return new OciAssetStore(registryClient(config.cacheRegistry!, config.cacheInsecure, config.cacheUsername, config.cachePassword).repository(config.cacheRepository), logger);
+}
+
+/** A client for one of the registries the configuration names (release, cache, schematics). */
+export function registryClient(registry: string, insecure: boolean, username?: string, password?: string): RegistryClient {
+  return new RegistryClient({
+    registry,
+    insecure,
     userAgent: `image-factory/${VERSION}`,
-    ...(config.cacheUsername !== undefined &&
-      config.cachePassword !== undefined && { credentials: { username: config.cacheUsername, password: config.cachePassword } }),
+    ...(username !== undefined && password !== undefined && { credentials: { username, password } }),
   });
-  return new OciAssetStore(client.repository(config.cacheRepository), logger);
 }
 
 function releaseBackend(config: Config): ReleaseBackend {
   if (config.releaseLayoutDir !== undefined) return new LayoutReleaseBackend(config.releaseLayoutDir, config.releaseNamespace);
-  const client = new RegistryClient({
-    registry: config.releaseRegistry,
-    insecure: config.releaseInsecure,
-    userAgent: `image-factory/${VERSION}`,
-    ...(config.releaseUsername !== undefined &&
-      config.releasePassword !== undefined && {
-        credentials: { username: config.releaseUsername, password: config.releasePassword },
-      }),
-  });
+  const client = registryClient(config.releaseRegistry, config.releaseInsecure, config.releaseUsername, config.releasePassword);
   return new RegistryReleaseBackend(client, config.releaseNamespace);
+}
+
+/** Signature checks of release images: on with a key unless turned off, off without one; said in the log either way. */
+function releaseVerifier(config: Config, logger: Logger): ReleaseVerifier | undefined {
+  if (config.releaseSignaturePubkey === undefined || config.releaseSignatureDisabled === true) {
+    logger.warn(
+      { pubkey: config.releaseSignaturePubkey },
+      'release image signatures are NOT verified (set IF_RELEASE_SIGNATURE_PUBKEY to the key the release is signed with, and leave IF_RELEASE_SIGNATURE_DISABLED unset)',
+    );
+    return undefined;
+  }
+  const key = parsePublicKey(readKeyFile(config.releaseSignaturePubkey), config.releaseSignaturePubkey);
+  logger.info({ pubkey: config.releaseSignaturePubkey }, 'release image signatures are verified with this key');
+  return new ReleaseVerifier(key, logger);
 }

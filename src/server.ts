@@ -1,17 +1,27 @@
 // Wires the web service together from a Config and starts listening.
 
+import type { KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { Admission } from './assets/admission.js';
 import { AssetService } from './assets/service.js';
-import { DigestIndex } from './cache/digest-index.js';
+import { type DigestIndex, FsDigestIndex, RegistryDigestIndex, SharedDigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './host-tool.js';
 import { type Config, splitListen } from './config.js';
+import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
+import { createLogger } from './logging.js';
 import { Metrics } from './metrics.js';
-import { createQueueing, createRuntime } from './runtime.js';
-import { CachedSchematicStore, FsSchematicStore, SchematicService } from './schematic/index.js';
+import { generatePrivateKeyPem, parsePrivateKey, readKeyFile } from './oci/cosign/keys.js';
+import { CosignSigner } from './oci/cosign/signer.js';
+import { createQueueing, createRuntime, registryClient } from './runtime.js';
+import { CachedSchematicStore, FsSchematicStore, OciSchematicStore, SchematicService, type SchematicStore, SharedSchematicStore } from './schematic/index.js';
 import { VERSION } from './version.js';
+
+/** What Retry-After says when a build is not admitted: about what a small build takes. */
+const ADMISSION_RETRY_SECONDS = 30;
 
 export interface RunningServer {
   server: Server;
@@ -34,8 +44,40 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  const store = new CachedSchematicStore(new FsSchematicStore(join(config.dataDir, 'schematics'), logger), {
+/**
+ * Where schematics and the registry digest index live: this machine's data
+ * directory, in front of a registry every instance shares when one is configured.
+ */
+function fleetStores(config: Config, logger: Logger): { schematics: SchematicStore; digests: DigestIndex } {
+  const schematics = new FsSchematicStore(join(config.dataDir, 'schematics'), logger);
+  const digests = new FsDigestIndex(join(config.dataDir, 'registry-digests'));
+  if (config.schematicRegistry === undefined) return { schematics, digests };
+  const client = registryClient(config.schematicRegistry, config.schematicInsecure, config.schematicUsername, config.schematicPassword);
+  const repo = client.repository(config.schematicRepository);
+  logger.info({ repository: repo.location }, 'schematics and the registry digest index are shared through this repository');
+  return {
+    schematics: new SharedSchematicStore(schematics, new OciSchematicStore(repo), logger),
+    digests: new SharedDigestIndex(digests, new RegistryDigestIndex(repo), logger),
+  };
+}
+
+/** The key installers are signed with: the configured one, else one made once for this data directory. */
+async function installerSigningKey(config: Config, logger: Logger): Promise<KeyObject> {
+  if (config.installerSigningKey !== undefined) return parsePrivateKey(readKeyFile(config.installerSigningKey), config.installerSigningKey);
+  const path = join(config.dataDir, 'installer-signing.key');
+  const existing = await readFile(path, 'utf8').catch(() => undefined);
+  if (existing !== undefined) return parsePrivateKey(existing, path);
+  await mkdir(config.dataDir, { recursive: true });
+  // Never replaces a key: processes sharing the data directory that start together all end up with the first one.
+  if (await writeFileAtomic(path, generatePrivateKeyPem(), 0o600, false)) {
+    logger.warn({ path }, 'installers are signed with a key generated for this data directory: set IF_INSTALLER_SIGNING_KEY to one key for every instance');
+  }
+  return parsePrivateKey(await readFile(path, 'utf8'), path);
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const fleet = fleetStores(config, logger);
+  const store = new CachedSchematicStore(fleet.schematics, {
     capacity: config.schematicCacheCapacity,
     negativeTtlMs: config.schematicNegativeTtlSeconds * 1000,
   });
@@ -49,6 +91,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     cache: runtime.cache,
     queue: queueing.queue,
     live: runtime.live,
+    admission: new Admission({ maxQueued: config.maxQueuedBuilds, maxQueuedPerClient: config.maxQueuedBuildsPerClient, retryAfterSeconds: ADMISSION_RETRY_SECONDS }),
     logger,
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
@@ -61,12 +104,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     releaseRegistryName: config.releaseRegistry,
     assets,
     cache: runtime.cache,
-    digests: new DigestIndex(join(config.dataDir, 'registry-digests')),
+    digests: fleet.digests,
+    signer: new CosignSigner(await installerSigningKey(config, logger)),
     ...(config.prebuildInstallers && {
-      onSchematicCreated: (schematic) =>
-        void assets.prebuildInstaller(schematic).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
+      onSchematicCreated: (schematic, client) =>
+        void assets.prebuildInstaller(schematic, client).catch((error: Error) => logger.debug({ err: error, schematic: schematic.id }, 'installer not prebuilt')),
     }),
     externalPxeUrl: config.externalPxeUrl ?? config.externalUrl,
+    trustProxy: config.trustProxy,
+    externalUrl: config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -2,7 +2,7 @@
 // Redis queue and puts the results into the asset cache. Run as many as the
 // machines allow; each runs `workers` builds at once.
 
-import { pino } from 'pino';
+import { createLogger } from '../src/logging.js';
 import { ConfigError, type Config } from '../src/config.js';
 import { BullWorkers } from '../src/jobs/bullmq.js';
 import { createRuntime } from '../src/runtime.js';
@@ -14,7 +14,7 @@ export interface RunningWorker {
 
 export async function startWorker(config: Config): Promise<RunningWorker> {
   if (config.redisUrl === undefined) throw new ConfigError('invalid configuration: a worker needs REDIS_URL (the queue it takes builds from)');
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   const runtime = createRuntime(config, logger);
   const workers = new BullWorkers(runtime.builder, Math.max(1, config.workers), {
     redisUrl: config.redisUrl,

@@ -6,10 +6,11 @@
 // requesters before it is cached).
 
 import { EventEmitter } from 'node:events';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AssetCache } from '../cache/cache.js';
+import { ownedTempDir } from '../durable-file.js';
 import type { BuildControl, BuildSpec } from '../jobs/spec.js';
 import { parseSchematic } from '../schematic/schematic.js';
 import { contentTypeFor, parseAssetPath } from '../talos/asset-path.js';
@@ -80,8 +81,7 @@ export class BuildRunner implements LiveBuilds {
     const started = Date.now();
     logger.info({ key: spec.key, asset: spec.path, version: spec.versionTag }, 'asset build started');
     progress(5, 'resolving inputs');
-    await mkdir(workDir, { recursive: true });
-    const dir = await mkdtemp(join(workDir, 'build-'));
+    const dir = await ownedTempDir(workDir, 'build');
     try {
       const sink = await AssetSink.create(join(dir, 'asset'));
       this.live.set(spec.key, sink);

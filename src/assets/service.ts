@@ -13,6 +13,7 @@ import type { ReleaseService } from '../release/release.js';
 import type { ParsedSchematic } from '../schematic/schematic.js';
 import { type AssetRequest, parseAssetPath } from '../talos/asset-path.js';
 import { type TalosVersion, versionTag } from '../talos/version.js';
+import type { Admission } from './admission.js';
 import type { BootFiles } from './boot-files.js';
 import type { AssetBuilders } from './builders/index.js';
 import { assetKey } from './key.js';
@@ -34,6 +35,8 @@ export interface AssetServiceOptions {
   queue: BuildQueue;
   /** Builds running in this process, readable while they are written (none: requests wait for the cache). */
   live?: LiveBuilds;
+  /** Bounds the builds this process starts (none when absent). */
+  admission?: Admission;
   logger: Logger;
   /** Called once per asset answered: from the cache, or after a build that took `ms`. */
   onDelivered?: (prepared: PreparedAsset, cached: boolean, ms: number) => void;
@@ -43,6 +46,9 @@ export interface AssetServiceOptions {
 
 /** A complete cache entry, or the body of an asset still being built (no size or digest yet). */
 export type OpenedAsset = { cached: CachedAsset } | { building: Readable };
+
+/** The client builds count against when no request started them. */
+const INTERNAL_CLIENT = 'internal';
 
 export class AssetService {
   constructor(private readonly options: AssetServiceOptions) {}
@@ -66,24 +72,32 @@ export class AssetService {
     return this.options.bootFiles.cmdline(target);
   }
 
-  /** The asset from the cache, built first when it is not there. */
-  async fetch(prepared: PreparedAsset): Promise<CachedAsset> {
+  /**
+   * The asset from the cache, built first when it is not there. A new build
+   * must be admitted for `client` (AdmissionError otherwise); joining one is free.
+   */
+  async fetch(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<CachedAsset> {
     const started = Date.now();
-    return (await this.cached(prepared, started)) ?? this.build(prepared, started);
+    const hit = await this.cached(prepared, started);
+    if (hit) return hit;
+    const built = await this.build(prepared, this.admit(prepared.spec.key, client));
+    this.options.onDelivered?.(prepared, false, Date.now() - started);
+    return built;
   }
 
   /**
    * The asset from the cache, or, when it must be built and the build runs
    * here, its bytes as they are written (once there is a first one: a build
    * that fails before it is reported like any failed build); else the entry
-   * once built.
+   * once built. Admitted as fetch().
    */
-  async open(prepared: PreparedAsset): Promise<OpenedAsset> {
+  async open(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<OpenedAsset> {
     const started = Date.now();
     const hit = await this.cached(prepared, started);
     if (hit) return { cached: hit };
-    const built = this.build(prepared, started);
-    built.catch(() => undefined); // a streaming reader gets the failure; nobody else may be waiting
+    const built = this.build(prepared, this.admit(prepared.spec.key, client));
+    // A streaming reader gets the failure; nobody else may be waiting.
+    built.then(() => this.options.onDelivered?.(prepared, false, Date.now() - started), () => undefined);
     const sink = await this.options.live?.whenStarted(prepared.spec.key, built);
     if (sink && !sink.released) {
       const body = sink.reader(built);
@@ -99,24 +113,31 @@ export class AssetService {
     return hit;
   }
 
-  /** Has the queue build the asset (or joins its build) and returns the cache entry. */
-  private async build(prepared: PreparedAsset, started: number): Promise<CachedAsset> {
+  private admit(key: string, client: string): () => void {
+    return this.options.admission?.admit(key, client) ?? (() => {});
+  }
+
+  /** Has the queue build an admitted asset (or joins its build); `release` gives the admission back when it settles. */
+  private async build(prepared: PreparedAsset, release: () => void): Promise<CachedAsset> {
     const { key } = prepared.spec;
     try {
-      await this.options.queue.run(prepared.spec);
-    } catch (error) {
-      this.options.onFailed?.(prepared, error as Error);
-      throw error;
+      try {
+        await this.options.queue.run(prepared.spec);
+      } catch (error) {
+        this.options.onFailed?.(prepared, error as Error);
+        throw error;
+      }
+      let built = await this.options.cache.get(key);
+      if (!built) {
+        // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
+        await this.options.queue.run(prepared.spec, { rebuild: true });
+        built = await this.options.cache.get(key);
+      }
+      if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
+      return built;
+    } finally {
+      release();
     }
-    let built = await this.options.cache.get(key);
-    if (!built) {
-      // The queue remembered a finished build whose result is gone (evicted, or dropped as damaged).
-      await this.options.queue.run(prepared.spec, { rebuild: true });
-      built = await this.options.cache.get(key);
-    }
-    if (!built) throw new Error(`the build of ${prepared.request.fileName} finished but ${this.options.cache.description} does not have it`);
-    this.options.onDelivered?.(prepared, false, Date.now() - started);
-    return built;
   }
 
   /** Cached, or what the queue knows about the build. */
@@ -126,9 +147,14 @@ export class AssetService {
     return this.options.queue.state(prepared.spec.key);
   }
 
-  /** Starts a build without waiting for it (the status stream reports it). */
-  start(prepared: PreparedAsset): void {
-    this.fetch(prepared).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
+  /**
+   * Starts a build without waiting for it (the status stream reports it).
+   * Resolves once it is admitted (AdmissionError otherwise) or found cached.
+   */
+  async start(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<void> {
+    if (await this.options.cache.get(prepared.spec.key)) return;
+    const release = this.admit(prepared.spec.key, client);
+    this.build(prepared, release).catch((error: Error) => this.options.logger.debug({ err: error, key: prepared.spec.key }, 'build started from status failed'));
   }
 
   /**
@@ -136,10 +162,10 @@ export class AssetService {
    * schematic, so that the first `talosctl upgrade` to it finds it ready
    * (upstream issue #456: cold installer pulls time out).
    */
-  async prebuildInstaller(schematic: ParsedSchematic): Promise<void> {
+  async prebuildInstaller(schematic: ParsedSchematic, client = INTERNAL_CLIENT): Promise<void> {
     const newest = await this.options.releases.newestStable();
     if (!newest) return;
-    this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'));
+    await this.start(await this.prepare(schematic, newest, parseAssetPath('installer-amd64.tar'), 'oci-archive'), client);
   }
 
   watch(prepared: PreparedAsset, listener: (state: BuildState) => void): () => void {

@@ -17,6 +17,8 @@ export interface CachedAsset {
   metadata: AssetMetadata;
   /** The content, or the inclusive byte range [start, end] of it. */
   open(range?: { start: number; end: number }): Readable;
+  /** An internal URI a front proxy serves these same bytes from (nginx's X-Accel-Redirect), when configured. */
+  accelRedirect?: string;
 }
 
 export interface AssetCache {

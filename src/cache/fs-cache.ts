@@ -4,28 +4,49 @@
 // exists only when complete. Sizes are checked on every read and digests once
 // per process, so a truncated or damaged file is dropped and rebuilt, never
 // served. A size budget evicts the least recently used entries.
+// Cache hits are the hot path of every download: a verified entry is kept in
+// memory and its file looked at again at most once a second (another process
+// sharing the directory may have replaced or removed it), and files are read in
+// large chunks.
 
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { syncPath, writeFileAtomic } from '../durable-file.js';
+import { ensureDir, syncPath, writeFileAtomic } from '../durable-file.js';
+import { abandoned, OWNER_TAG } from '../ownership.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
 
 const KEY = /^[0-9a-f]{64}$/;
+/** How long a verified entry is trusted without a stat of its file. */
+const RECHECK_MS = 1000;
+/** Read size for serving: fewer, larger reads and socket writes than the 64 KiB default. */
+const READ_CHUNK = 1024 * 1024;
+/** A data file being written (`<key>.data.tmp-…`) or a metadata file being replaced (`.<key>.json.….tmp`). */
+const TEMPORARY = /^[0-9a-f]{64}\.data\.tmp-|^\.[0-9a-f]{64}\.json\..*\.tmp$/;
 
 export interface FsCacheOptions {
   dir: string;
   /** Evict least recently used entries above this many bytes (0 = unlimited). */
   maxBytes: number;
+  /** Internal location prefix a front proxy serves this directory under (see CachedAsset.accelRedirect). */
+  accelRedirect?: string | undefined;
   logger: Logger;
+}
+
+interface VerifiedEntry {
+  entry: CachedAsset;
+  /** The data file's mtime when its content was hashed. */
+  mtimeMs: number;
+  checkedAt: number;
+  touchedAt: number;
 }
 
 export class FsAssetCache implements AssetCache {
   readonly description: string;
-  /** Entries whose content this process hashed and found right, with the data file's mtime then. */
-  private readonly verified = new Map<string, { mtimeMs: number; metadata: AssetMetadata; touchedAt: number }>();
+  /** Entries whose content this process hashed and found right. */
+  private readonly verified = new Map<string, VerifiedEntry>();
   private evicting: Promise<void> | undefined;
 
   constructor(private readonly options: FsCacheOptions) {
@@ -39,14 +60,23 @@ export class FsAssetCache implements AssetCache {
   }
 
   async get(key: string): Promise<CachedAsset | undefined> {
+    const known = this.verified.get(key);
+    const now = Date.now();
+    if (known && now - known.checkedAt < RECHECK_MS) {
+      this.touch(key, known, now);
+      return known.entry;
+    }
     const { data, meta } = this.paths(key);
     const st = await stat(data).catch(() => undefined);
-    if (!st) return undefined;
-    const known = this.verified.get(key);
-    // Hot path: this process already hashed this very file; only its size and mtime are checked again.
-    if (known && known.mtimeMs === st.mtimeMs && known.metadata.size === st.size) {
-      this.touch(key, meta);
-      return this.entry(data, known.metadata);
+    if (!st) {
+      this.verified.delete(key);
+      return undefined;
+    }
+    // This process already hashed this very file: only its size and mtime are checked again.
+    if (known && known.mtimeMs === st.mtimeMs && known.entry.metadata.size === st.size) {
+      known.checkedAt = now;
+      this.touch(key, known, now);
+      return known.entry;
     }
     let metadata: AssetMetadata;
     try {
@@ -57,26 +87,29 @@ export class FsAssetCache implements AssetCache {
     if (st.size !== metadata.size || metadata.key !== key) return this.drop(key, `size ${st.size} != ${metadata.size}`);
     const actual = await digestFile(data);
     if (actual.sha256 !== metadata.sha256) return this.drop(key, 'content does not match its SHA-256');
-    this.verified.set(key, { mtimeMs: st.mtimeMs, metadata, touchedAt: 0 });
-    this.touch(key, meta);
-    return this.entry(data, metadata);
+    return this.remember(key, metadata, st.mtimeMs, 0).entry;
+  }
+
+  private remember(key: string, metadata: AssetMetadata, mtimeMs: number, touchedAt: number): VerifiedEntry {
+    const verified = { entry: this.entry(key, metadata), mtimeMs, checkedAt: Date.now(), touchedAt };
+    this.verified.set(key, verified);
+    this.touch(key, verified, verified.checkedAt);
+    return verified;
   }
 
   /** Marks an entry as used (the metadata file's mtime), at most once a minute. */
-  private touch(key: string, meta: string): void {
-    const known = this.verified.get(key);
-    const now = Date.now();
-    if (known && now - known.touchedAt < 60_000) return;
-    if (known) known.touchedAt = now;
+  private touch(key: string, known: VerifiedEntry, now: number): void {
+    if (now - known.touchedAt < 60_000) return;
+    known.touchedAt = now;
     const when = new Date(now);
-    utimes(meta, when, when).catch(() => undefined);
+    utimes(this.paths(key).meta, when, when).catch(() => undefined);
   }
 
   async put(key: string, file: string, contentType: string): Promise<CachedAsset> {
     const { data, meta } = this.paths(key);
-    await mkdir(dirname(data), { recursive: true });
+    await ensureDir(dirname(data));
     const digests = await digestFile(file);
-    const tmpData = `${data}.tmp-${process.pid}-${Date.now()}`;
+    const tmpData = `${data}.tmp-${OWNER_TAG}-${Date.now()}`;
     await rename(file, tmpData).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EXDEV') throw error; // another file system: copy instead
       await copyFile(file, tmpData);
@@ -87,15 +120,18 @@ export class FsAssetCache implements AssetCache {
     const metadata: AssetMetadata = { key, size: digests.size, sha256: digests.sha256, sha512: digests.sha512, contentType, createdAt: Date.now() };
     await writeFileAtomic(meta, JSON.stringify(metadata));
     await syncPath(dirname(data));
-    this.verified.set(key, { mtimeMs: (await stat(data)).mtimeMs, metadata, touchedAt: Date.now() });
+    const { entry } = this.remember(key, metadata, (await stat(data)).mtimeMs, Date.now());
     void this.evict();
-    return this.entry(data, metadata);
+    return entry;
   }
 
-  private entry(data: string, metadata: AssetMetadata): CachedAsset {
+  private entry(key: string, metadata: AssetMetadata): CachedAsset {
+    const { data } = this.paths(key);
+    const { accelRedirect } = this.options;
     return {
       metadata,
-      open: (range) => createReadStream(data, range ? { start: range.start, end: range.end } : {}),
+      open: (range) => createReadStream(data, { highWaterMark: READ_CHUNK, ...(range && { start: range.start, end: range.end }) }),
+      ...(accelRedirect !== undefined && { accelRedirect: `${accelRedirect}${key.slice(0, 2)}/${key}.data` }),
     };
   }
 
@@ -106,6 +142,24 @@ export class FsAssetCache implements AssetCache {
     await rm(meta, { force: true });
     await rm(data, { force: true });
     return undefined;
+  }
+
+  /**
+   * Removes the temporaries of puts that never finished (a process killed while
+   * copying an asset in leaves a `.data.tmp-…` as big as the asset, which
+   * eviction, counting entries, would never see): those whose owner is gone,
+   * and unmarked or foreign ones older than `unownedAfterMs`.
+   */
+  async sweepTemporaries(unownedAfterMs: number): Promise<void> {
+    for (const shard of await readdir(this.options.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.options.dir, shard)).catch(() => [] as string[])) {
+        if (!TEMPORARY.test(name)) continue;
+        const path = join(this.options.dir, shard, name);
+        if (!(await abandoned(path, name, unownedAfterMs))) continue;
+        await rm(path, { force: true });
+        this.options.logger.info({ path }, 'removed the temporary of an interrupted cache write');
+      }
+    }
   }
 
   /** Removes least recently used entries until the cache fits its budget (one pass at a time). */

@@ -2,7 +2,7 @@
 // points at it: each asset is an OCI artifact (empty config, one layer = the
 // asset) tagged with its AssetKey, its content type and digests in annotations.
 
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { downloadBlob } from '../oci/blob-file.js';
 import { isNotFound } from '../oci/errors.js';
 import { encodeManifest, type ImageManifest } from '../oci/manifest.js';
 import { MEDIA_TYPE } from '../oci/media-types.js';
+import { ownedTempDir } from '../durable-file.js';
 import type { WritableImageRepository } from '../oci/repository.js';
 import type { AssetMetadata } from './cache.js';
 
@@ -95,8 +96,7 @@ export class OciAssetStore {
 
   /** A scratch file next to where downloads land, for `fetch`. */
   static async scratch(dir: string): Promise<{ file: string; cleanup: () => Promise<void> }> {
-    await mkdir(dir, { recursive: true });
-    const tmp = await mkdtemp(join(dir, 'pull-'));
+    const tmp = await ownedTempDir(dir, 'pull');
     return { file: join(tmp, 'asset'), cleanup: () => rm(tmp, { recursive: true, force: true }) };
   }
 }

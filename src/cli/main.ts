@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, DEFAULTS, loadConfig } from '../config.js';
+import { CosignKeyError } from '../oci/cosign/keys.js';
 import { InvalidSchematicError, parseSchematic } from '../schematic/index.js';
 import { startServer } from '../server.js';
 import { startWorker } from '../../workers/main.js';
@@ -112,7 +113,7 @@ schematic
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
-  if (e instanceof InvalidSchematicError || e instanceof ConfigError) {
+  if (e instanceof InvalidSchematicError || e instanceof ConfigError || e instanceof CosignKeyError) {
     process.stderr.write(`image-factory: ${e.message}\n`);
     process.exit(2);
   }

@@ -1,7 +1,9 @@
 // Sends a cached asset: upstream's headers, then the bytes streamed, with
 // HEAD, single byte ranges (206/416) and conditional requests on an ETag made
-// from the content digest. An asset still being built is sent as it grows,
-// chunked, without what only a complete entry has (length, ETag, ranges).
+// from the content digest. Behind nginx with IF_ACCEL_REDIRECT set, the bytes
+// (ranges and HEAD included) are left to nginx through X-Accel-Redirect. An
+// asset still being built is sent as it grows, chunked, without what only a
+// complete entry has (length, ETag, ranges).
 
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
@@ -36,6 +38,14 @@ export async function deliverAsset(req: Request, res: Response, asset: CachedAss
   if (matchesEtag(req.headers['if-none-match'], etag)) {
     res.removeHeader('Content-Type');
     res.status(304).end();
+    return;
+  }
+  if (asset.accelRedirect !== undefined) {
+    // nginx keeps Content-Type and Content-Disposition, the ETag through the README's add_header,
+    // and adds its own Accept-Ranges.
+    res.removeHeader('Accept-Ranges');
+    res.setHeader('X-Accel-Redirect', asset.accelRedirect);
+    res.status(200).end();
     return;
   }
   const ifRange = req.headers['if-range'];

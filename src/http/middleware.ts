@@ -2,35 +2,51 @@
 // rs/cors configuration answers it, request logging, and the error handler.
 
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { performance } from 'node:perf_hooks';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
-import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
-import { MissingToolError } from '../host-tool.js';
-import { BuildFailedError } from '../jobs/queue.js';
-import { OciError } from '../oci/errors.js';
-import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
-import { InvalidVersionError } from '../talos/version.js';
 import { VERSION } from '../version.js';
+import { errorAnswer, logFailure } from './errors.js';
 import { sendError } from './routing.js';
 
 const REQUEST_ID = 'x-request-id';
 
-export function requestLogging(logger: Logger): RequestHandler {
-  return pinoHttp({
-    logger,
-    genReqId: (req, res) => {
-      const given = req.headers[REQUEST_ID];
-      const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
-      res.setHeader('X-Request-ID', id);
-      return id;
-    },
-    customProps: (req) => ({ requestId: req.id }),
-    serializers: {
-      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request's ID: the client's X-Request-ID, else a random UUID. */
+    id: string;
+    /** A logger whose lines carry the request ID. */
+    log: Logger;
+  }
+}
+
+const CHILD = Symbol('request logger');
+
+/**
+ * One JSON line per request once its response is done (requestId, req, res,
+ * responseTime, as pino-http wrote them), and `req.log` for handlers. Cache
+ * hits are the most frequent requests, so nothing here costs more than that
+ * line: the child logger behind `req.log` is only made when a handler logs.
+ */
+export function requestLogging(app: Express, logger: Logger): RequestHandler {
+  Object.defineProperty(app.request, 'log', {
+    get(this: { id: string; [CHILD]?: Logger }): Logger {
+      return (this[CHILD] ??= logger.child({ requestId: this.id }));
     },
   });
+  return (req, res, next) => {
+    const given = req.headers[REQUEST_ID];
+    const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+    req.id = id;
+    res.setHeader('X-Request-ID', id);
+    const start = performance.now();
+    res.once('close', () => {
+      const line = { requestId: id, req: { method: req.method, url: req.originalUrl }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) };
+      if (res.writableFinished) logger.info(line, 'request completed');
+      else logger.warn(line, 'request aborted');
+    });
+    next();
+  };
 }
 
 export const serverHeader: RequestHandler = (_req, res, next) => {
@@ -74,40 +90,18 @@ export function cors(allowedOrigins: readonly string[]): RequestHandler {
   };
 }
 
-/** Body-parser failures become clear 4xx answers; anything else is a logged 500. */
+/**
+ * The request-level guard: every error a route throws becomes the answer the
+ * one mapping gives (errors.ts), logged with the real cause; a response already
+ * under way is cut, so the client sees a failed transfer rather than a short one.
+ */
 export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-  const e = err as { type?: string; status?: number; limit?: number };
-  if (e.type === 'entity.too.large') {
-    sendError(res, 413, `request body too large: a schematic may be at most ${e.limit ?? 0} bytes`);
+  const reply = errorAnswer(err, String(req.id));
+  logFailure(req, err, reply);
+  if (res.headersSent) {
+    res.destroy();
     return;
   }
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    sendError(res, e.status, `invalid request: ${(err as Error).message}`);
-    return;
-  }
-  if (err instanceof VersionNotAvailableError) return sendError(res, 404, err.message);
-  if (err instanceof InvalidAssetRequestError || err instanceof UnknownExtensionError) {
-    return sendError(res, 400, `error enhancing profile from schematic: ${err.message}`);
-  }
-  if (err instanceof AssetNotImplementedError) return sendError(res, 501, err.message);
-  // A build that needed a host tool this machine lacks: the service is not fully installed (in-process builds keep the cause).
-  const missingTool = err instanceof MissingToolError ? err : err instanceof BuildFailedError && err.cause instanceof MissingToolError ? err.cause : undefined;
-  if (missingTool) {
-    req.log.error({ err }, 'host tool missing');
-    return sendError(res, 503, `service not fully installed: ${missingTool.message}`);
-  }
-  if (err instanceof BuildFailedError) {
-    req.log.error({ err }, 'asset build failed');
-    if (!res.headersSent) sendError(res, 500, `asset build failed: ${err.message}`);
-    return;
-  }
-  if (err instanceof InvalidVersionError) return sendError(res, 400, `${err.message}: use a Talos version such as v1.12.0`);
-  if (err instanceof OciError || err instanceof InvalidReleaseError) {
-    // The release source failed us, not the client: say which and what, as a gateway would.
-    req.log.error({ err }, 'release source failed');
-    if (!res.headersSent) sendError(res, 502, `release source error: ${err.message}`);
-    return;
-  }
-  req.log.error({ err }, 'request failed');
-  if (!res.headersSent) sendError(res, 500, 'internal server error');
+  if (reply.retryAfter !== undefined) res.setHeader('Retry-After', reply.retryAfter);
+  sendError(res, reply.status, reply.message);
 };

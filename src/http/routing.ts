@@ -22,6 +22,11 @@ export function route(app: Express, path: string, handlers: Partial<Record<Metho
   }
 }
 
+/** The address a client's requests count against (express's req.ip honours IF_TRUST_PROXY). */
+export function clientAddress(req: Parameters<RequestHandler>[0]): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
+
 export const notFound: RequestHandler = (_req, res) => sendError(res, 404, '404 page not found');
 
 /** Sends a plain-text error the way Go's http.Error does (http.NotFound and httprouter's 405 use it too). */

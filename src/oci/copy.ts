@@ -22,6 +22,7 @@
 // so a tag never names something incomplete.
 
 import { Readable } from 'node:stream';
+import { readSmallBlob } from './artifact.js';
 import { OciError } from './errors.js';
 import { isDigest } from './digest.js';
 import { type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type ParsedManifest, type Platform, platformString, selectPlatform } from './manifest.js';
@@ -198,13 +199,7 @@ function filterIndex(bytes: Buffer, keep: (descriptor: Descriptor) => boolean): 
 }
 
 async function readConfig(repo: ImageRepository, manifest: ImageManifest, image: string): Promise<{ config: ImageConfig; bytes: Buffer }> {
-  const descriptor = manifest.config;
-  if (descriptor.size > MAX_CONFIG_BYTES) {
-    throw new OciError('invalid', 'read config', image, `the image config is ${descriptor.size} bytes, more than a config can be`);
-  }
-  const chunks: Buffer[] = [];
-  for await (const chunk of await repo.openBlob(descriptor)) chunks.push(chunk as Buffer);
-  const bytes = Buffer.concat(chunks);
+  const bytes = await readSmallBlob(repo, manifest.config, MAX_CONFIG_BYTES, image);
   let config: unknown;
   try {
     config = JSON.parse(bytes.toString('utf8'));

@@ -3,8 +3,8 @@
 // with one `<image>:<tag>@<digest>` per line, `descriptions.yaml` keyed by that
 // whole line, `overlays.yaml` with an `overlays` list).
 
-import { parse as parseYaml } from 'yaml';
 import { parseReference } from '../oci/reference.js';
+import { CATALOG_LIMITS, parseYamlWithin } from '../schematic/limits.js';
 import { InvalidReleaseError } from './errors.js';
 
 export interface ExtensionRef {
@@ -55,7 +55,7 @@ export function parseExtensionCatalog(imageDigests: string, descriptionsYaml: st
 function parseDescriptions(text: string): Record<string, { author?: string; description?: string }> {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlWithin(text, CATALOG_LIMITS);
   } catch (error) {
     throw new InvalidReleaseError(`error reading descriptions.yaml file: ${(error as Error).message}`);
   }
@@ -76,7 +76,7 @@ function parseDescriptions(text: string): Record<string, { author?: string; desc
 export function parseOverlayCatalog(overlaysYaml: string): OverlayRef[] {
   let doc: unknown;
   try {
-    doc = parseYaml(overlaysYaml);
+    doc = parseYamlWithin(overlaysYaml, CATALOG_LIMITS);
   } catch (error) {
     throw new InvalidReleaseError(`error reading overlays.yaml file: ${(error as Error).message}`);
   }

@@ -19,6 +19,7 @@ import type { ReleaseBackend } from './backend.js';
 import { type ExtensionRef, type OverlayRef, parseExtensionCatalog, parseOverlayCatalog } from './catalog.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from './errors.js';
 import { materializeDirectory } from './materialize.js';
+import type { ReleaseVerifier } from './signature.js';
 import { selectVersions } from './versions.js';
 
 export type Arch = 'amd64' | 'arm64';
@@ -50,6 +51,8 @@ export interface ReleaseOptions {
   recheckIntervalMs: number;
   logger: Logger;
   images?: ReleaseImageNames;
+  /** Checks the signature of every image before it is used; unset: images are used unchecked. */
+  verifier?: ReleaseVerifier;
 }
 
 /** Paths of one version's boot inputs for one architecture. */
@@ -136,11 +139,18 @@ export class ReleaseService {
   async resolveOfficialExtensions(version: TalosVersion, names: readonly string[]): Promise<ExtensionRef[]> {
     if (names.length === 0) return [];
     const catalog = await this.officialExtensions(version);
-    return names.map((name) => {
-      const found = catalog.find((e) => e.repository === name) ?? catalog.find((e) => e.repository === EXTENSION_ALIASES[name]);
-      if (!found) throw new UnknownExtensionError(`official extension ${JSON.stringify(name)} is not available for Talos version ${versionTag(version)}`);
-      return found;
+    const found = names.map((name) => {
+      const ref = catalog.find((e) => e.repository === name) ?? catalog.find((e) => e.repository === EXTENSION_ALIASES[name]);
+      if (!ref) throw new UnknownExtensionError(`official extension ${JSON.stringify(name)} is not available for Talos version ${versionTag(version)}`);
+      return ref;
     });
+    for (const ref of found) await this.verify(ref.repository, ref.digest);
+    return found;
+  }
+
+  /** Refuses an image whose digest is not signed with the configured key (nothing to do without one). */
+  private async verify(repository: string, digest: string): Promise<void> {
+    if (this.options.verifier) await this.options.verifier.verify(await this.options.backend.repository(repository), digest);
   }
 
   /** Overlays exist from Talos 1.7; older versions have none (and are not looked up, as upstream). */
@@ -204,6 +214,7 @@ export class ReleaseService {
   async extensionTree(extension: ExtensionRef, arch: Arch): Promise<string> {
     const finalDir = join(this.options.dataDir, 'extensions', digestHex(extension.digest), arch);
     return materializeDirectory(finalDir, async (tmp) => {
+      await this.verify(extension.repository, extension.digest);
       const repo = await this.options.backend.repository(extension.repository);
       const { manifest } = await resolveImage(repo, extension.digest, { os: 'linux', architecture: arch });
       await extractImage(repo, manifest, tmp);
@@ -232,7 +243,9 @@ export class ReleaseService {
   private async fetchDigest(ref: string): Promise<string> {
     const colon = ref.lastIndexOf(':');
     const repo = await this.options.backend.repository(ref.slice(0, colon));
-    return (await repo.resolve(ref.slice(colon + 1))).digest;
+    const { digest } = await repo.resolve(ref.slice(colon + 1));
+    await this.verify(ref.slice(0, colon), digest);
+    return digest;
   }
 
   private async fetchVersions(): Promise<TalosVersion[]> {
@@ -260,7 +273,9 @@ export class ReleaseService {
   private async readCatalogFiles(image: string, tag: string, names: string[]): Promise<Map<string, string>> {
     const repo = await this.options.backend.repository(image);
     try {
-      const { manifest } = await resolveImage(repo, tag, CATALOG_PLATFORM);
+      // By the digest the tag points at, signature checked.
+      const digest = (await this.digests.fetch(`${image}:${tag}`)) ?? tag;
+      const { manifest } = await resolveImage(repo, digest, CATALOG_PLATFORM);
       return await readImageFiles(repo, manifest, names);
     } catch (error) {
       // The imager has the tag but this image does not: the release is incomplete, not the user's fault.

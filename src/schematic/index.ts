@@ -1,3 +1,4 @@
+export { CATALOG_LIMITS, checkStructure, parseYamlWithin, SCHEMATIC_LIMITS, StructureLimitError, type StructureLimits } from './limits.js';
 export { BOOTLOADERS, type Schematic } from './model.js';
 export {
   emptySchematic,
@@ -11,4 +12,6 @@ export {
 export { SchematicService, type SchematicServiceOptions } from './service.js';
 export { CachedSchematicStore } from './store/cached-store.js';
 export { FsSchematicStore } from './store/fs-store.js';
+export { OciSchematicStore } from './store/oci-store.js';
+export { SchematicStoreUnavailableError, SharedSchematicStore } from './store/shared-store.js';
 export type { SchematicStore } from './store/store.js';

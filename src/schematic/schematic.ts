@@ -6,6 +6,7 @@ import { emitDocument } from './goyaml/emit.js';
 import { loadFirstDocument, YamlSyntaxError } from './goyaml/load.js';
 import { represent } from './goyaml/represent.js';
 import { zeroValue } from './goyaml/types.js';
+import { checkStructure, SCHEMATIC_LIMITS, StructureLimitError } from './limits.js';
 import { type Schematic, SCHEMATIC_TYPE } from './model.js';
 
 /** The request body is not a valid schematic; the message says why (HTTP 400). */
@@ -36,11 +37,12 @@ export function parseSchematic(body: Uint8Array | string, options: ParseOptions 
   }
   let schematic: Schematic;
   try {
+    checkStructure(text, SCHEMATIC_LIMITS);
     const root = loadFirstDocument(text);
     if (!root) throw new InvalidSchematicError('EOF');
     schematic = construct(root, SCHEMATIC_TYPE) as Schematic;
   } catch (e) {
-    if (e instanceof YamlSyntaxError || e instanceof ConstructError) throw new InvalidSchematicError(e.message);
+    if (e instanceof YamlSyntaxError || e instanceof ConstructError || e instanceof StructureLimitError) throw new InvalidSchematicError(e.message);
     throw e;
   }
   if (schematic.owner !== '' && !options.allowOwner) {

@@ -19,7 +19,7 @@ export interface PxeScriptInput {
 }
 
 /** Go's url.JoinPath on the base URL: path elements joined and cleaned, query and credentials kept. */
-function joinUrl(base: string | URL, ...elements: string[]): string {
+export function joinUrl(base: string | URL, ...elements: string[]): string {
   const url = new URL(base.toString());
   url.pathname = posix.join(url.pathname || '/', ...elements);
   return url.toString();

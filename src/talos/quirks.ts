@@ -53,6 +53,11 @@ export class Quirks {
     return atLeast(this.version, '1.10.0');
   }
 
+  /** Installer images are per platform (`<platform>-installer`) from 1.10; before, one `installer` for all. */
+  platformInstallers(): boolean {
+    return atLeast(this.version, '1.10.0');
+  }
+
   /** UEFI boots systemd-boot + UKI from 1.10 (dual-boot on amd64, sd-boot only on arm64); GRUB before. */
   usesSdBootForUefi(): boolean {
     return atLeast(this.version, '1.10.0');

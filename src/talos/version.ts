@@ -17,7 +17,13 @@ export type TalosVersion = SemVer;
 /** Strict semver, no "v" (blang's Parse). */
 export function parseVersion(text: string): TalosVersion {
   if (!STRICT_SEMVER.test(text)) throw new InvalidVersionError(`invalid semantic version ${JSON.stringify(text)}`);
-  return new SemVer(text);
+  try {
+    return new SemVer(text);
+  } catch (error) {
+    // Well-formed but beyond what semver holds (a part above 2^53, or longer than 256 characters).
+    if (error instanceof TypeError) throw new InvalidVersionError(`invalid semantic version ${JSON.stringify(text)}: ${error.message}`);
+    throw error;
+  }
 }
 
 /**

@@ -22,6 +22,7 @@ import { PeFile, assembleUki } from '../../src/formats/pe/index.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { fatToolsSkipReason, makeMtoolsFat } from '../helpers/fat-oracle.js';
 import { OVMF_FD, bootQemu, qemuSkipReason } from '../helpers/qemu.js';
+import { skipUnlessCi } from '../helpers/tool-skip.js';
 
 const release = await ensureDevRelease();
 const newest = release.versions.at(-1)!;
@@ -29,7 +30,7 @@ const oldest = release.versions[0]!;
 const EPOCH = 1_700_000_000;
 
 const { systemdStub: stub, systemdBoot: sdBoot } = release.boot[newest]!;
-const SKIP = qemuSkipReason() ?? (existsSync(OVMF_FD) ? undefined : `${OVMF_FD} is missing (apt-get install ovmf): UKI boot tests skipped`);
+const SKIP = qemuSkipReason() ?? skipUnlessCi(existsSync(OVMF_FD) ? undefined : `${OVMF_FD} is missing (apt-get install ovmf): UKI boot tests skipped`);
 const MTOOLS_SKIP = SKIP ?? fatToolsSkipReason(['mkfs.vfat', 'mmd', 'mcopy']);
 
 const work = mkdtempSync(join(tmpdir(), 'uki-boot-'));

@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipUnlessCi } from './tool-skip.js';
 
 export interface Containerd {
   /** Runs `ctr` in the `talos` namespace and returns its output. */
@@ -13,9 +14,11 @@ export interface Containerd {
 }
 
 export function containerdSkipReason(): string | undefined {
-  return spawnSync('containerd', ['--version'], { stdio: 'ignore' }).status === 0
-    ? undefined
-    : 'containerd is not installed (Debian package containerd): containerd pulls skipped';
+  return skipUnlessCi(
+    spawnSync('containerd', ['--version'], { stdio: 'ignore' }).status === 0
+      ? undefined
+      : 'containerd is not installed (Debian package containerd): containerd pulls skipped',
+  );
 }
 
 export async function startContainerd(): Promise<Containerd> {

@@ -4,6 +4,7 @@
 // when running as root, qemu-img (check, info, compare), tar and sha256sum.
 
 import { spawnSync } from 'node:child_process';
+import { skipUnlessCi } from './tool-skip.js';
 
 export const DISK_TOOLS = { sgdisk: 'gdisk', sfdisk: 'fdisk', fdisk: 'fdisk', 'qemu-img': 'qemu-utils', tar: 'tar', sha256sum: 'coreutils' } as const;
 type Tool = keyof typeof DISK_TOOLS;
@@ -16,7 +17,7 @@ function available(tool: string): boolean {
 export function diskToolsSkipReason(tools: Tool[]): string | undefined {
   const missing = tools.filter((t) => !available(t));
   if (missing.length === 0) return undefined;
-  return `missing ${missing.join(', ')} (apt-get install -y ${[...new Set(missing.map((t) => DISK_TOOLS[t]))].join(' ')})`;
+  return skipUnlessCi(`missing ${missing.join(', ')} (apt-get install -y ${[...new Set(missing.map((t) => DISK_TOOLS[t]))].join(' ')})`);
 }
 
 export interface RunResult {

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { skipUnlessCi } from './tool-skip.js';
 
 export const FAT_TOOLS = { 'fsck.fat': 'dosfstools', 'mkfs.vfat': 'dosfstools', mdir: 'mtools', mcopy: 'mtools', mlabel: 'mtools', minfo: 'mtools', mattrib: 'mtools', mmd: 'mtools' } as const;
 type FatTool = keyof typeof FAT_TOOLS;
@@ -23,7 +24,7 @@ function available(tool: string): boolean {
 export function fatToolsSkipReason(tools: FatTool[] = Object.keys(FAT_TOOLS) as FatTool[]): string | undefined {
   const missing = tools.filter((t) => !available(t));
   if (missing.length === 0) return undefined;
-  return `missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => FAT_TOOLS[t]))].join(' ')})`;
+  return skipUnlessCi(`missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => FAT_TOOLS[t]))].join(' ')})`);
 }
 
 export interface RunResult {

@@ -23,6 +23,8 @@ export type Fault =
   | { type: 'reset'; afterBytes?: number }
   /** Never answer at all (no headers). */
   | { type: 'hang' }
+  /** Forward, let upstream act on it, but never answer: the server did it, the client never hears (crash windows). */
+  | { type: 'withhold' }
   /** Send the headers and `afterBytes` of the body (default 0), then go silent with the connection open. */
   | { type: 'stall'; afterBytes?: number }
   /** Forward, but flip the bits of one body byte. */
@@ -141,6 +143,7 @@ export async function startFlakyProxy(upstream: string, options: FlakyProxyOptio
     const upstreamReq = request(
       { host: upstreamHost, port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
       (upstreamRes) => {
+        if (fault?.type === 'withhold') return void upstreamRes.resume();
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.headers);
         if (fault === undefined) {
           upstreamRes.pipe(res);

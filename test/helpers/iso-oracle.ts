@@ -5,6 +5,7 @@
 // partitioning tools read it. Also makes reference images with xorriso.
 
 import { execFileSync, spawnSync } from 'node:child_process';
+import { skipUnlessCi } from './tool-skip.js';
 
 export const ISO_TOOLS = { xorriso: 'xorriso', isoinfo: 'genisoimage', sgdisk: 'gdisk', sfdisk: 'fdisk' } as const;
 
@@ -16,7 +17,7 @@ function available(tool: string): boolean {
 export function isoToolsSkipReason(tools: Array<keyof typeof ISO_TOOLS> = ['xorriso', 'isoinfo', 'sgdisk', 'sfdisk']): string | undefined {
   const missing = tools.filter((t) => !available(t));
   if (missing.length === 0) return undefined;
-  return `missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => ISO_TOOLS[t]))].join(' ')})`;
+  return skipUnlessCi(`missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => ISO_TOOLS[t]))].join(' ')})`);
 }
 
 function run(tool: string, args: string[]): string {

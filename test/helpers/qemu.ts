@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type BootReport, parseReport } from '../../devrelease/report.js';
+import { skipUnlessCi } from './tool-skip.js';
 
 export type { BootReport } from '../../devrelease/report.js';
 export { parseReport } from '../../devrelease/report.js';
@@ -90,7 +91,7 @@ export function qemuAvailable(binary = QEMU_BINARY): boolean {
 /** Why a boot test is skipped, or undefined when QEMU (of that architecture) is there. */
 export function qemuSkipReason(arch: QemuArch = 'amd64'): string | undefined {
   const { binary, package: pkg } = QEMU_SYSTEMS[arch];
-  return qemuAvailable(binary) ? undefined : `${binary} is not installed (Debian package ${pkg}): boot tests skipped`;
+  return skipUnlessCi(qemuAvailable(binary) ? undefined : `${binary} is not installed (Debian package ${pkg}): boot tests skipped`);
 }
 
 const PANIC = /Kernel panic - not syncing/;

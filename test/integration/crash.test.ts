@@ -1,14 +1,26 @@
 // kill -9 while schematics are being created: after a restart on the same
 // data directory every acknowledged schematic is there, byte for byte, and
-// nothing stored is corrupt. Scratch space left by builds killed mid-way is
-// swept when a process starts.
+// nothing stored is corrupt. Scratch space and cache temporaries left by
+// processes killed mid-way are swept when a process starts, by owner.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { OWNER_TAG } from '../../src/ownership.js';
+import { ensureDevRelease } from '../helpers/dev-release.js';
 import { startService } from '../helpers/server.js';
+
+/** The owner mark a process with this PID on this host would put in its names. */
+const tagOf = (pid: number): string => OWNER_TAG.replace(/_\d+_/, `_${pid}_`);
+
+async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
+  for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 100))) {
+    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
+  }
+}
 
 describe('crash safety of the schematic store', () => {
   it('loses no acknowledged schematic and corrupts none on kill -9', async () => {
@@ -80,4 +92,49 @@ describe('crash safety of the schematic store', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('sweeps scratch and cache temporaries whose owner is gone at once, keeps those of live processes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'if-test-'));
+    const deadPid = spawnSync('true').pid!;
+    const key = 'ab'.repeat(32);
+    const paths = {
+      deadBuild: join(dataDir, 'tmp', `build-${tagOf(deadPid)}-x1`),
+      deadPull: join(dataDir, 'tmp', 'shared-cache', `pull-${tagOf(deadPid)}-x2`),
+      deadData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(deadPid)}-1`),
+      deadMeta: join(dataDir, 'cache', 'ab', `.${key}.json.${tagOf(deadPid)}.0000.tmp`),
+      liveBuild: join(dataDir, 'tmp', `build-${tagOf(process.pid)}-x3`),
+      liveData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(process.pid)}-2`),
+    };
+    for (const dir of [paths.deadBuild, paths.deadPull, paths.liveBuild, join(dataDir, 'cache', 'ab')]) mkdirSync(dir, { recursive: true });
+    for (const file of [paths.deadData, paths.deadMeta, paths.liveData]) writeFileSync(file, Buffer.alloc(1 << 20));
+    const svc = await startService(dataDir, { IF_BUILD_TIMEOUT_SECONDS: '3600' });
+    try {
+      await until('the sweep', () => ![paths.deadBuild, paths.deadPull, paths.deadData, paths.deadMeta].some((p) => existsSync(p)));
+      expect(existsSync(paths.liveBuild)).toBe(true);
+      expect(existsSync(paths.liveData)).toBe(true);
+    } finally {
+      await svc.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a build killed with its process leaves scratch space that the next start removes', async () => {
+    const release = await ensureDevRelease();
+    const first = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir });
+    const scratch = (): string[] => readdirSync(join(first.dataDir, 'tmp')).filter((n) => n.startsWith('build-'));
+    const created = await fetch(`${first.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [crash.test=scratch]\n' });
+    const { id } = (await created.json()) as { id: string };
+    void fetch(`${first.url}/image/${id}/${release.versions.at(-1)!}/metal-amd64.iso`).catch(() => undefined);
+    await until('the build to make its scratch directory', () => existsSync(join(first.dataDir, 'tmp')) && scratch().length > 0);
+    await first.stop('SIGKILL');
+    const left = scratch();
+    expect(left.length).toBe(1);
+    const second = await startService(first.dataDir, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_BUILD_TIMEOUT_SECONDS: '3600' });
+    try {
+      await until('the sweep and its log line', () => !existsSync(join(first.dataDir, 'tmp', left[0]!)) && second.logs().includes(left[0]!));
+      expect(second.logs()).toContain('removed the scratch space of an interrupted build');
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });

@@ -19,7 +19,7 @@ import { assetBuilders } from '../../src/assets/builders/index.js';
 import { BuildRunner } from '../../src/assets/run.js';
 import { AssetService } from '../../src/assets/service.js';
 import type { AssetSink } from '../../src/assets/sink.js';
-import { DigestIndex } from '../../src/cache/digest-index.js';
+import { FsDigestIndex } from '../../src/cache/digest-index.js';
 import { loadConfig } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { InProcessQueue } from '../../src/jobs/in-process.js';
@@ -211,8 +211,9 @@ describe.skipIf(!HAVE_CURL)('a builder failing after 1 MiB', () => {
       releaseRegistryName: 'ghcr.io',
       assets,
       cache: runtime.cache,
-      digests: new DigestIndex(join(dataDir, 'digests')),
+      digests: new FsDigestIndex(join(dataDir, 'digests')),
       externalPxeUrl: 'http://127.0.0.1',
+      externalUrl: 'http://127.0.0.1',
     });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));

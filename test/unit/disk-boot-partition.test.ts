@@ -12,11 +12,12 @@ import { guidFromLabel } from '../../src/formats/gpt.js';
 import { Quirks } from '../../src/talos/quirks.js';
 import { parsePathVersion } from '../../src/talos/version.js';
 import { MiB, pseudoRandom, tempDir } from '../helpers/disk-fixtures.js';
+import { skipUnlessCi } from '../helpers/tool-skip.js';
 
 const ENV = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
 const TOOLS: Record<string, string> = { 'mkfs.xfs': 'xfsprogs', xfs_db: 'xfsprogs', xfs_repair: 'xfsprogs', 'grub-fstest': 'grub-common' };
 const missing = Object.keys(TOOLS).filter((t) => spawnSync(t, ['-V'], { env: ENV, stdio: 'ignore' }).error !== undefined);
-const SKIP = missing.length > 0 ? `missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => TOOLS[t]))].join(' ')})` : undefined;
+const SKIP = skipUnlessCi(missing.length > 0 ? `missing ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => TOOLS[t]))].join(' ')})` : undefined);
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {

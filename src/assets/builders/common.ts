@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { ReleaseService } from '../../release/release.js';
+import { getPlatform } from '../../talos/platforms.js';
 import { Quirks } from '../../talos/quirks.js';
 import { versionTag } from '../../talos/version.js';
 import type { BootFiles } from '../boot-files.js';
@@ -25,6 +26,7 @@ export interface TargetRules {
 export function checkTarget(target: AssetTarget, rules: TargetRules): void {
   const { request, version, schematic } = target;
   const quirks = new Quirks(version);
+  getPlatform(request.platform); // an unknown platform is the URL's mistake (400), not a failed build
   if (request.secureBoot) throw new InvalidAssetRequestError('secure boot is disabled');
   if (rules.carriesSchematic && schematic.schematic.customization.embeddedMachineConfiguration !== '' && !quirks.supportsEmbeddedConfig()) {
     throw new InvalidAssetRequestError(`embedding configuration is not supported for Talos version ${versionTag(version)}`);

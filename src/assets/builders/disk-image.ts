@@ -16,7 +16,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    recipe: 8,
+    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
+    recipe: 9,
     check(target) {
       const { request, schematic } = target;
       const customization = schematic.schematic.customization;

@@ -24,7 +24,8 @@ const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 export function installerBuilder(deps: BuilderDeps): AssetBuilder {
   const installers = new Installers(deps.releases, deps.bootFiles);
   return {
-    recipe: 2,
+    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
+    recipe: 3,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     async inputs(target) {
       const [imager, ...extensions] = await imagerAndExtensionDigests(deps.releases, target, true);

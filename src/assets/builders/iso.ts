@@ -12,7 +12,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function isoBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    recipe: 2,
+    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
+    recipe: 3,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
     async build(target, sink, { dir, progress, signal }) {

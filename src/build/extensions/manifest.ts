@@ -2,7 +2,7 @@
 // check against the Talos version being built.
 
 import { satisfies, validRange } from 'semver';
-import { parse as parseYaml } from 'yaml';
+import { CATALOG_LIMITS, parseYamlWithin } from '../../schematic/limits.js';
 import type { TalosVersion } from '../../talos/version.js';
 
 export interface ExtensionMetadata {
@@ -35,7 +35,7 @@ export function parseExtensionManifest(yamlText: string, where: string): Extensi
   let doc: unknown;
   try {
     // A Go string field takes a scalar's text as written (`version: 20231214.0` stays "20231214.0").
-    doc = parseYaml(yamlText, { schema: 'failsafe' });
+    doc = parseYamlWithin(yamlText, CATALOG_LIMITS, { schema: 'failsafe' });
   } catch (error) {
     throw new InvalidExtensionError(`${where}: manifest.yaml is not valid YAML: ${(error as Error).message}`);
   }

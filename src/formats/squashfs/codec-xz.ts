@@ -1,15 +1,19 @@
 // xz (LZMA2) blocks, one .xz stream per block, as mksquashfs -comp xz writes
-// them: liblzma preset 6 settings, dictionary = block size (-Xdict-size 100%),
+// them: preset 6 settings, dictionary = block size (-Xdict-size 100%),
 // no BCJ filter, CRC32 check. The kernel's squashfs xz decoder preallocates a
 // block-sized dictionary when the image has no compressor options (ours never
 // has) and fails on a stream that asks for more; its xz code also rejects the
-// CRC64 check (Linux 6.1), so CRC32 is the only safe choice.
-// Also the legacy "lzma" compressor (id 2), read-only: a .lzma ("alone") stream per block.
+// CRC64 check (Linux 6.1), so CRC32 is the only safe choice. The LZMA2 data is
+// compressed on worker threads (lzma2-workers.ts), the container written here.
+// Reading: xz, and the legacy "lzma" compressor (id 2), a .lzma ("alone") stream
+// per block, through lzma-native.
 
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';
+import { xzStream } from '../xz-stream.js';
 import { lzmaNative } from './bindings.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
+import { compressLzma2 } from './lzma2-workers.js';
 
 async function runCoder(coder: string, options: Record<string, unknown>, input: Buffer, maxSize: number): Promise<Buffer> {
   const stream = lzmaNative().createStream(coder, options);
@@ -28,23 +32,11 @@ async function runCoder(coder: string, options: Record<string, unknown>, input: 
 }
 
 export function xzCompressor(blockSize: number): Compressor {
-  const lzma = lzmaNative();
-  const options = {
-    check: lzma.CHECK_CRC32,
-    filters: [
-      {
-        id: lzma.FILTER_LZMA2,
-        // Preset 6's parameters spelled out: the binding lets a preset override dictSize.
-        options: { dictSize: blockSize, lc: 3, lp: 0, pb: 2, mode: lzma.MODE_NORMAL, niceLen: 64, mf: lzma.MF_BT4, depth: 0 },
-      },
-    ],
-  };
   return {
     name: 'xz',
     id: CompressorId.xz,
     options: undefined,
-    // Async coding runs on libuv's thread pool, so blocks compress in parallel.
-    compress: (data) => runCoder('streamEncoder', options, data, Number.MAX_SAFE_INTEGER),
+    compress: async (data) => xzStream(await compressLzma2(data, blockSize), data, blockSize),
   };
 }
 

@@ -10,22 +10,15 @@ import { InvalidAssetPathError, parseAssetPath, parsePxeTarget } from '../../tal
 import { pxeScript } from '../../talos/pxe.js';
 import { parsePathVersion } from '../../talos/version.js';
 import { deliverAsset, deliverBuilding, deliverChecksum } from '../deliver.js';
+import { HttpError } from '../errors.js';
+import { downloadName } from '../filename.js';
 import { goJson } from '../go-json.js';
-import { route, sendError, sendText } from '../routing.js';
+import { clientAddress, route, sendText } from '../routing.js';
 
 export interface ImageRouteDeps {
   schematics: SchematicService;
   assets: AssetService;
   externalPxeUrl: string;
-}
-
-class RouteError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const CHECKSUMS = { '.sha256': 'sha256', '.sha512': 'sha512' } as const;
@@ -34,12 +27,12 @@ const CHECKSUMS = { '.sha256': 'sha256', '.sha512': 'sha512' } as const;
 async function resolveTarget(deps: ImageRouteDeps, req: Request, path: string, parse: (path: string) => AssetTarget['request']): Promise<AssetTarget> {
   const id = String(req.params.schematic);
   const schematic = await deps.schematics.getParsed(id);
-  if (!schematic) throw new RouteError(404, `schematic ID ${JSON.stringify(id)} not found`);
+  if (!schematic) throw new HttpError(404, `schematic ID ${JSON.stringify(id)} not found`);
   const version = parsePathVersion(String(req.params.version));
   try {
     return { schematic, version, request: parse(path) };
   } catch (error) {
-    if (error instanceof InvalidAssetPathError) throw new RouteError(400, `error parsing profile from path: ${error.message}`);
+    if (error instanceof InvalidAssetPathError) throw new HttpError(400, `error parsing profile from path: ${error.message}`);
     throw error;
   }
 }
@@ -54,7 +47,6 @@ function handle(handler: (req: Request, res: Response) => Promise<void>): Reques
     try {
       await handler(req, res);
     } catch (error) {
-      if (error instanceof RouteError) return sendError(res, error.status, error.message);
       if (res.headersSent) {
         res.destroy(error as Error); // the body was under way: cut it so the client sees a failed download
         return;
@@ -69,11 +61,12 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
     let path = String(req.params.path);
     const suffix = Object.keys(CHECKSUMS).find((s) => path.endsWith(s)) as keyof typeof CHECKSUMS | undefined;
     if (suffix) path = path.slice(0, -suffix.length);
+    const fileName = downloadName(req.query.filename, path);
     const prepared = await prepare(deps, req, path);
-    const fileName = typeof req.query.filename === 'string' && req.query.filename !== '' ? req.query.filename : path;
     // Checksums, HEAD, ranges and conditional requests need the complete entry; a plain GET can follow the build.
     const needsEntry = suffix !== undefined || req.method !== 'GET' || ['range', 'if-range', 'if-none-match'].some((h) => req.headers[h] !== undefined);
-    const opened = needsEntry ? { cached: await deps.assets.fetch(prepared) } : await deps.assets.open(prepared);
+    const client = clientAddress(req);
+    const opened = needsEntry ? { cached: await deps.assets.fetch(prepared, client) } : await deps.assets.open(prepared, client);
     if (!('cached' in opened)) await deliverBuilding(res, opened.building, prepared.contentType, fileName);
     else if (suffix) deliverChecksum(req, res, opened.cached, fileName, CHECKSUMS[suffix]);
     else await deliverAsset(req, res, opened.cached, fileName);
@@ -82,13 +75,14 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
 
   const status = handle(async (req, res) => {
     const prepared = await prepare(deps, req, String(req.params.path));
-    if (req.query.build === 'true') deps.assets.start(prepared);
+    if (req.query.build === 'true') await deps.assets.start(prepared, clientAddress(req));
     sendText(res, 200, 'application/json', goJson({ key: prepared.spec.key, ...(await deps.assets.status(prepared)) }));
   });
   route(app, '/status/:schematic/:version/:path', { GET: status });
 
   const events = handle(async (req, res) => {
     const prepared = await prepare(deps, req, String(req.params.path));
+    if (req.query.build === 'true') await deps.assets.start(prepared, clientAddress(req));
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-cache');
@@ -120,7 +114,6 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
       stop();
       clearInterval(heartbeat);
     });
-    if (req.query.build === 'true') deps.assets.start(prepared);
     const now = await deps.assets.status(prepared);
     send(now);
     if (now.state === 'cached' || now.state === 'failed') finish();

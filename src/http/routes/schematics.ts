@@ -4,13 +4,13 @@ import express, { type Express } from 'express';
 import { InvalidSchematicError, type SchematicService } from '../../schematic/index.js';
 import type { ParsedSchematic } from '../../schematic/schematic.js';
 import { goJson } from '../go-json.js';
-import { route, sendError, sendText } from '../routing.js';
+import { clientAddress, route, sendError, sendText } from '../routing.js';
 
 /** Upstream reads bodies without a limit; we cap them. */
 export const MAX_SCHEMATIC_BYTES = 1024 * 1024;
 
 /** Called after a schematic was created (e.g. to start building what it will be asked for). */
-export type SchematicCreated = (schematic: ParsedSchematic) => void;
+export type SchematicCreated = (schematic: ParsedSchematic, client: string) => void;
 
 export function schematicRoutes(app: Express, schematics: SchematicService, onCreated?: SchematicCreated): void {
   const body = express.raw({ type: () => true, limit: MAX_SCHEMATIC_BYTES });
@@ -23,7 +23,7 @@ export function schematicRoutes(app: Express, schematics: SchematicService, onCr
           const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
           const created = await schematics.create(raw);
           sendText(res, 201, 'application/json', goJson({ id: created.id, schematic: created.canonical }));
-          onCreated?.(created);
+          onCreated?.(created, clientAddress(req));
         } catch (e) {
           if (e instanceof InvalidSchematicError) return sendError(res, 400, e.message);
           next(e);

@@ -3,10 +3,10 @@
 // (even kill -9 or power loss) leaves either no file or the whole file.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../../durable-file.js';
+import { ensureDir, writeFileAtomic } from '../../durable-file.js';
 import type { SchematicStore } from './store.js';
 
 export class FsSchematicStore implements SchematicStore {
@@ -39,7 +39,7 @@ export class FsSchematicStore implements SchematicStore {
 
   async put(id: string, canonical: string): Promise<void> {
     const { dir, file } = this.pathOf(id);
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
     await writeFileAtomic(file, canonical);
   }
 }

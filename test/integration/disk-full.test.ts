@@ -1,0 +1,102 @@
+// The factory's data directory on a small tmpfs, filled up: builds answer 507
+// "the factory is out of disk space" (no server path, no command line), cache
+// nothing and leave no scratch space; remounted read-only, creating a schematic
+// answers 503 saying so. Mounting needs CAP_SYS_ADMIN: where it is not
+// permitted the tests are skipped, and the output says why.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDevRelease } from '../helpers/dev-release.js';
+import { startService, type ServiceProcess } from '../helpers/server.js';
+import { skipUnlessCi } from '../helpers/tool-skip.js';
+
+const mountPoint = mkdtempSync(join(tmpdir(), 'if-tmpfs-'));
+const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=160m', 'tmpfs', mountPoint], { encoding: 'utf8' });
+// A missing `mount` is a missing tool (a failure in CI); a refused mount is a machine without the privilege.
+if (mounted.error) skipUnlessCi('mount is not installed (Debian package mount)');
+else if (mounted.status !== 0) {
+  console.warn(`disk-full tests skipped: mounting a tmpfs is not permitted here (${mounted.stderr.trim()}); run them as root with CAP_SYS_ADMIN`);
+}
+
+const release = await ensureDevRelease();
+const version = release.versions.at(-1)!;
+const dataDir = join(mountPoint, 'data');
+let svc: ServiceProcess;
+let id: string;
+
+/** Every file under a directory, relative names. */
+function files(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name));
+  } catch {
+    return [];
+  }
+}
+
+/** Fills the file system up to `leaveBytes` free. */
+async function fill(leaveBytes: number): Promise<void> {
+  const { bavail, bsize } = await statfs(mountPoint);
+  writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, bavail * bsize - leaveBytes)));
+}
+
+describe.skipIf(mounted.status !== 0)('a full disk', () => {
+  beforeAll(async () => {
+    mkdirSync(dataDir);
+    svc = await startService(dataDir, { IF_RELEASE_LAYOUT_DIR: release.layoutDir });
+    const res = await fetch(`${svc.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [disk.full=1]\n' });
+    id = ((await res.json()) as { id: string }).id;
+    // The release inputs are in place (a kernel download brings them), then the disk is full but for 1 MiB.
+    expect((await fetch(`${svc.url}/image/${id}/${version}/kernel-amd64`)).status).toBe(200);
+    await fill(1 << 20);
+  }, 120_000);
+  afterAll(async () => {
+    await svc?.stop();
+    spawnSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['an ISO', () => `/image/${id}/${version}/metal-amd64.iso`],
+    ['a disk image', () => `/image/${id}/${version}/metal-amd64.raw.xz`],
+  ])('%s answers 507 with the cause in words, and caches nothing', async (_name, path) => {
+    const cached = files(join(dataDir, 'cache')).length;
+    const res = await fetch(`${svc.url}${path()}`);
+    const body = await res.text();
+    expect(res.status).toBe(507);
+    expect(body).toBe('asset build failed: the factory is out of disk space\n');
+    expect(files(join(dataDir, 'cache')).length).toBe(cached);
+    expect(files(join(dataDir, 'tmp'))).toEqual([]);
+    expect(JSON.parse(await (await fetch(`${svc.url}/status${path().slice('/image'.length)}`)).text())).toMatchObject({
+      state: 'failed',
+      error: 'the factory is out of disk space',
+    });
+    // The log has the real cause.
+    expect(svc.logs()).toMatch(/"msg":"asset build failed"/);
+    expect(svc.logs()).toMatch(/ENOSPC|No space left on device/);
+  }, 120_000);
+
+  it('an installer pulled through /v2 says the same in the registry envelope', async () => {
+    const res = await fetch(`${svc.url}/v2/installer/${id}/manifests/${version}`);
+    expect(res.status).toBe(507);
+    expect(await res.json()).toEqual({ errors: [{ code: 'UNKNOWN', message: 'asset build failed: the factory is out of disk space' }] });
+  }, 120_000);
+
+  it('read-only storage: creating a schematic answers 503 saying so, and nothing internal', async () => {
+    execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
+    try {
+      const res = await fetch(`${svc.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [read.only=1]\n' });
+      expect(res.status).toBe(503);
+      expect(await res.text()).toBe("the factory's storage is read-only\n");
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
+    }
+    expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
+  });
+});
