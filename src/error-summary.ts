@@ -6,7 +6,7 @@
 // through the queue (to /status, to another process with BullMQ) is already fit
 // to show, and its HTTP status can be read back from it.
 
-import { MissingToolError } from './build/tools/host-tool.js';
+import { MissingToolError } from './host-tool.js';
 import { InvalidExtensionError } from './build/extensions/manifest.js';
 import { OciError } from './oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from './release/errors.js';

@@ -4,8 +4,9 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type BuildDeps, runBuild } from './assets/build-spec.js';
-import { AssetProducer } from './assets/producer.js';
+import { BootFiles } from './assets/boot-files.js';
+import { type AssetBuilders, assetBuilders } from './assets/builders/index.js';
+import { BuildRunner, type LiveBuilds } from './assets/run.js';
 import { sweepScratch } from './assets/scratch.js';
 import { ATOMIC_TEMPORARY, sweepTemporaries } from './durable-file.js';
 import type { AssetCache } from './cache/cache.js';
@@ -14,8 +15,9 @@ import { OciAssetStore } from './cache/oci-cache.js';
 import { TieredAssetCache } from './cache/tiered-cache.js';
 import type { Config } from './config.js';
 import { BullQueue, BullWorkers } from './jobs/bullmq.js';
-import { type Builder, InProcessQueue } from './jobs/in-process.js';
+import { InProcessQueue } from './jobs/in-process.js';
 import type { BuildQueue } from './jobs/queue.js';
+import type { Builder } from './jobs/spec.js';
 import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
@@ -30,10 +32,13 @@ const SWEEP_INTERVAL_MS = 5 * 60_000;
 
 export interface Runtime {
   releases: ReleaseService;
-  producer: AssetProducer;
+  bootFiles: BootFiles;
+  builders: AssetBuilders;
   cache: AssetCache;
   /** Runs one build and stores its result in the cache. */
   builder: Builder;
+  /** The builds `builder` is running in this process, readable while they are written. */
+  live: LiveBuilds;
 }
 
 export function createRuntime(config: Config, logger: Logger): Runtime {
@@ -47,7 +52,8 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     verifier: releaseVerifier(config, logger),
   });
   const workDir = join(config.dataDir, 'tmp');
-  const producer = new AssetProducer({ releases, workDir, externalUrl: config.externalUrl, logger });
+  const bootFiles = new BootFiles(releases, config.externalUrl);
+  const builders = assetBuilders({ releases, bootFiles });
   const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
   // Leftovers of killed processes go now and every few minutes; those whose owner cannot be told
   // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
@@ -65,14 +71,14 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
   sweep();
   setInterval(sweep, SWEEP_INTERVAL_MS).unref();
   const cache = config.cacheRegistry === undefined ? local : new TieredAssetCache(local, sharedStore(config, logger), workDir, logger);
-  const deps: BuildDeps = { producer, cache, workDir, logger };
-  const builder: Builder = (spec, progress) =>
-    runBuild(spec, deps, progress).catch((error: unknown) => {
+  const runner = new BuildRunner({ builders, cache, workDir, logger });
+  const builder: Builder = (spec, control) =>
+    runner.run(spec, control).catch((error: unknown) => {
       // The real cause stays here, in the log; what travels on (to /status, to clients, through Redis) is the summary.
       logger.error({ err: error, key: spec.key, asset: spec.path, version: spec.versionTag }, 'asset build failed');
       throw new Error(summariseFailure(error, `build ${spec.key.slice(0, 12)}`), { cause: error });
     });
-  return { releases, producer, cache, builder };
+  return { releases, bootFiles, builders, cache, builder, live: runner };
 }
 
 export interface Queueing {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Admission } from './assets/admission.js';
 import { AssetService } from './assets/service.js';
 import { type DigestIndex, FsDigestIndex, RegistryDigestIndex, SharedDigestIndex } from './cache/digest-index.js';
-import { HOST_TOOLS, locate } from './build/tools/host-tool.js';
+import { HOST_TOOLS, locate } from './host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
@@ -86,9 +86,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const metrics = new Metrics(queueing.queue);
   const assets = new AssetService({
     releases: runtime.releases,
-    producer: runtime.producer,
+    builders: runtime.builders,
+    bootFiles: runtime.bootFiles,
     cache: runtime.cache,
     queue: queueing.queue,
+    live: runtime.live,
     admission: new Admission({ maxQueued: config.maxQueuedBuilds, maxQueuedPerClient: config.maxQueuedBuildsPerClient, retryAfterSeconds: ADMISSION_RETRY_SECONDS }),
     logger,
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
@@ -100,7 +102,6 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     allowedOrigins: config.allowedOrigins,
     releases: runtime.releases,
     releaseRegistryName: config.releaseRegistry,
-    producer: runtime.producer,
     assets,
     cache: runtime.cache,
     digests: fleet.digests,

@@ -3,26 +3,11 @@
 
 import { createHash } from 'node:crypto';
 import type { AssetRequest } from '../talos/asset-path.js';
-import type { OutputKind } from '../talos/kernel-args.js';
-
-/**
- * Bumped whenever a builder's output for a kind changes, so caches built by an
- * older factory are not served as if they were current.
- */
-export const RECIPE_VERSIONS: Record<OutputKind, number> = {
-  kernel: 1,
-  cmdline: 1,
-  // zstd squashfs blocks through node:zlib with the block size pledged: other bytes in every
-  // initramfs, so in everything that carries one.
-  initramfs: 2,
-  uki: 3,
-  iso: 3,
-  image: 9,
-  installer: 3,
-};
 
 export interface AssetKeyParts {
   request: AssetRequest;
+  /** The builder's recipe version (bumped whenever its output changes). */
+  recipe: number;
   /** The schematic's canonical YAML. */
   canonical: string;
   versionTag: string;
@@ -35,7 +20,7 @@ export function assetKey(parts: AssetKeyParts): string {
   const { request } = parts;
   // The file name is not part of it: `?filename=` and aliases like x86_64 share one asset.
   const what = {
-    recipe: RECIPE_VERSIONS[request.kind],
+    recipe: parts.recipe,
     kind: request.kind,
     platform: request.platform,
     arch: request.arch,

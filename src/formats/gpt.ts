@@ -25,6 +25,7 @@ import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { DiskFormatError } from './disk/errors.js';
 import { type Extent, bytesExtent } from './disk/sparse.js';
+import { readExactly } from './read-at.js';
 
 export const GPT_ENTRY_COUNT = 128;
 export const GPT_ENTRY_SIZE = 128;
@@ -424,12 +425,7 @@ export async function readGptFile(path: string, sectorSize?: number): Promise<Gp
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const readAt: ReadAt = async (offset, length) => {
-      const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, offset);
-      if (bytesRead !== length) throw new DiskFormatError(`gpt: ${path} ends before ${offset + length}`);
-      return buffer;
-    };
+    const readAt: ReadAt = (offset, length) => readExactly(handle, offset, length, () => new DiskFormatError(`gpt: ${path} ends before ${offset + length}`));
     return await readGpt(readAt, size, sectorSize);
   } finally {
     await handle.close();

@@ -4,7 +4,6 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
 import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
-import type { AssetProducer } from '../assets/producer.js';
 import type { AssetService } from '../assets/service.js';
 import type { AssetCache } from '../cache/cache.js';
 import type { DigestIndex } from '../cache/digest-index.js';
@@ -27,7 +26,6 @@ export interface AppDeps {
   releases: ReleaseService;
   /** Registry host shown in catalog refs (the configured release registry). */
   releaseRegistryName: string;
-  producer: AssetProducer;
   assets: AssetService;
   cache: AssetCache;
   digests: DigestIndex;
@@ -55,7 +53,7 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(app);
   schematicRoutes(app, deps.schematics, deps.onSchematicCreated);
   releaseRoutes(app, deps.releases, { registryName: deps.releaseRegistryName });
-  imageRoutes(app, { schematics: deps.schematics, producer: deps.producer, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
+  imageRoutes(app, { schematics: deps.schematics, assets: deps.assets, externalPxeUrl: deps.externalPxeUrl });
   registryRoutes(app, { schematics: deps.schematics, assets: deps.assets, cache: deps.cache, releases: deps.releases, digests: deps.digests, ...(deps.signer && { signer: deps.signer }) });
   if (deps.signer) signingRoutes(app, deps.signer);
   uiRoutes(app, {

@@ -1,11 +1,15 @@
 // Sends a cached asset: upstream's headers, then the bytes streamed, with
 // HEAD, single byte ranges (206/416) and conditional requests on an ETag made
 // from the content digest. Behind nginx with IF_ACCEL_REDIRECT set, the bytes
-// (ranges and HEAD included) are left to nginx through X-Accel-Redirect.
+// (ranges and HEAD included) are left to nginx through X-Accel-Redirect. An
+// asset still being built is sent as it grows, chunked, without what only a
+// complete entry has (length, ETag, ranges).
 
 import type { Request, Response } from 'express';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CachedAsset } from '../cache/cache.js';
+import { parseRange } from './range.js';
 
 /** Upstream quotes the file name as given; strip what would break the header instead of escaping. */
 export function dispositionName(name: string): string {
@@ -22,22 +26,6 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
     const t = tag.trim().replace(/^W\//, '');
     return t === '*' || t === etag;
   });
-}
-
-/** One `bytes=` range, resolved against the size; 'invalid' when unsatisfiable; undefined when absent or not understood. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'invalid' | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined; // multi-range or garbage: send it all, as RFC 9110 allows
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'invalid';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start) return 'invalid';
-  return { start, end };
 }
 
 export async function deliverAsset(req: Request, res: Response, asset: CachedAsset, fileName: string): Promise<void> {
@@ -80,6 +68,19 @@ export async function deliverAsset(req: Request, res: Response, asset: CachedAss
     return;
   }
   await pipeline(asset.open(range), res);
+}
+
+/**
+ * Sends an asset while it is built (its first bytes are there): bytes as the
+ * builder writes them, chunked. A build that fails mid-way destroys the
+ * response, so the client sees a cut connection (no terminating chunk), never
+ * a short body that looks complete.
+ */
+export async function deliverBuilding(res: Response, body: Readable, contentType: string, fileName: string): Promise<void> {
+  res.status(200);
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Disposition', `attachment; filename="${dispositionName(fileName)}"`);
+  await pipeline(body, res);
 }
 
 /** The `.sha256`/`.sha512` companion of an asset, in sha256sum's format. */

@@ -8,7 +8,7 @@
 import type { Request } from 'express';
 import { AdmissionError } from '../assets/admission.js';
 import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
-import { MissingToolError } from '../build/tools/host-tool.js';
+import { MissingToolError } from '../host-tool.js';
 import { machineCondition, scrubPaths, statusOfSummary } from '../error-summary.js';
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';

@@ -6,10 +6,9 @@
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { BuildSpec } from '../assets/build-spec.js';
-import type { Builder } from './in-process.js';
-import { withTimeout } from './in-process.js';
+import { buildDeadline, failureOf } from './deadline.js';
 import { BuildFailedError, type BuildQueue, type BuildState, type RunOptions, type StateListener } from './queue.js';
+import type { Builder, BuildSpec } from './spec.js';
 
 export const QUEUE_NAME = 'image-factory-builds';
 
@@ -22,7 +21,7 @@ function isWaitTimeout(error: unknown): boolean {
 
 export interface BullOptions {
   redisUrl: string;
-  /** A build running longer fails (and is retried while attempts remain). */
+  /** A build running longer is stopped and fails (and is retried while attempts remain). */
   timeoutMs: number;
   /** How long a worker's lock on a job lasts without renewal; a dead worker's job returns to the queue after it. */
   lockMs: number;
@@ -141,18 +140,30 @@ function jobState(state: string, progress: unknown, failedReason: string | undef
   }
 }
 
-/** Runs builds from the Redis queue in this process; close() lets running builds finish. */
+/**
+ * Runs builds from the Redis queue in this process; close() lets running
+ * builds finish. A build stops at its deadline, and when this worker loses
+ * its lock on the job (another worker may take it up: two builds of one key
+ * must not run side by side).
+ */
 export class BullWorkers {
   private readonly worker: Worker<BuildSpec>;
 
   constructor(builder: Builder, concurrency: number, private readonly options: BullOptions) {
     this.worker = new Worker<BuildSpec>(
       QUEUE_NAME,
-      async (job) => {
-        await withTimeout(
-          builder(job.data, (percent, stage) => void job.updateProgress({ percent, stage } satisfies Progress).catch(() => undefined)),
-          options.timeoutMs,
-        );
+      async (job, _token, lost) => {
+        const deadline = buildDeadline(options.timeoutMs, lost);
+        try {
+          await builder(job.data, {
+            signal: deadline.signal,
+            progress: (percent, stage) => void job.updateProgress({ percent, stage } satisfies Progress).catch(() => undefined),
+          });
+        } catch (error) {
+          throw failureOf(error, deadline.signal);
+        } finally {
+          deadline.clear();
+        }
       },
       {
         connection: redisConnection(options.redisUrl),
@@ -164,6 +175,9 @@ export class BullWorkers {
     );
     this.worker.on('failed', (job, error) => options.logger.warn({ key: job?.id, attempt: job?.attemptsMade, err: error }, 'build failed'));
     this.worker.on('error', (error) => options.logger.error({ err: error }, 'worker error'));
+    this.worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) this.worker.cancelJob(id, `lost the lock on job ${id}: another worker may build it`);
+    });
   }
 
   waitUntilReady(): Promise<unknown> {

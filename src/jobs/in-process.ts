@@ -1,16 +1,17 @@
 // The default queue: builds run in this process, at most `concurrency` at a
 // time, one per key; a failed build is remembered for a while so the status
-// endpoint can say why.
+// endpoint can say why. A build past its deadline is told to stop and keeps
+// its slot (and its key) until it has stopped, so neither the concurrency
+// limit nor one-build-per-key is ever exceeded.
 
 import { EventEmitter } from 'node:events';
-import type { BuildSpec, ProgressReporter } from '../assets/build-spec.js';
+import { buildDeadline, failureOf } from './deadline.js';
 import { BuildFailedError, type BuildQueue, type BuildState, type StateListener } from './queue.js';
-
-export type Builder = (spec: BuildSpec, progress: ProgressReporter) => Promise<void>;
+import type { Builder, BuildSpec } from './spec.js';
 
 export interface InProcessQueueOptions {
   concurrency: number;
-  /** A build running longer fails (its work is abandoned). */
+  /** A build running longer is stopped and fails. */
   timeoutMs: number;
   /** How long a failure stays visible in state(). */
   failureTtlMs?: number;
@@ -45,12 +46,15 @@ export class InProcessQueue implements BuildQueue {
   private async execute(spec: BuildSpec): Promise<void> {
     this.setState(spec.key, { state: 'queued' });
     await this.slot();
+    const deadline = buildDeadline(this.options.timeoutMs);
     try {
       this.setState(spec.key, { state: 'building', progress: 0, stage: 'starting' });
-      await withTimeout(
-        this.builder(spec, (progress, stage) => this.setState(spec.key, { state: 'building', progress, stage })),
-        this.options.timeoutMs,
-      );
+      await this.builder(spec, {
+        signal: deadline.signal,
+        progress: (progress, stage) => this.setState(spec.key, { state: 'building', progress, stage }),
+      }).catch((error: unknown) => {
+        throw failureOf(error, deadline.signal);
+      });
       this.setState(spec.key, { state: 'done' });
       this.states.delete(spec.key);
     } catch (error) {
@@ -61,6 +65,7 @@ export class InProcessQueue implements BuildQueue {
       }, this.options.failureTtlMs ?? 10 * 60_000).unref();
       throw new BuildFailedError(message, { cause: error });
     } finally {
+      deadline.clear();
       this.release();
     }
   }
@@ -100,12 +105,4 @@ export class InProcessQueue implements BuildQueue {
   async close(): Promise<void> {
     await Promise.allSettled(this.running.values());
   }
-}
-
-export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`build timed out after ${Math.round(ms / 1000)} s`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,7 +1,7 @@
 // The build queue: one build per AssetKey however many callers ask, detached
 // from the requests that started it, with its state visible while it runs.
 
-import type { BuildSpec } from '../assets/build-spec.js';
+import type { BuildSpec } from './spec.js';
 
 export type BuildState =
   | { state: 'idle' }

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { Admission, AdmissionError } from '../../src/assets/admission.js';
 import { InvalidAssetRequestError } from '../../src/assets/target.js';
-import { MKFS_XFS, MissingToolError, runTool } from '../../src/build/tools/host-tool.js';
+import { MKFS_XFS, MissingToolError, runTool } from '../../src/host-tool.js';
 import { loadConfig } from '../../src/config.js';
 import { scrubPaths, summariseFailure } from '../../src/error-summary.js';
 import { errorAnswer, HttpError } from '../../src/http/errors.js';

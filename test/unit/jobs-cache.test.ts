@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BuildSpec } from '../../src/assets/build-spec.js';
 import { FsAssetCache } from '../../src/cache/fs-cache.js';
 import { InProcessQueue } from '../../src/jobs/in-process.js';
 import { BuildFailedError } from '../../src/jobs/queue.js';
+import type { BuildSpec } from '../../src/jobs/spec.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -27,7 +27,7 @@ describe('in-process queue', () => {
     let peak = 0;
     const calls: string[] = [];
     const queue = new InProcessQueue(
-      async (s, progress) => {
+      async (s, { progress }) => {
         calls.push(s.key);
         running++;
         peak = Math.max(peak, running);
@@ -45,18 +45,40 @@ describe('in-process queue', () => {
     expect(states).toEqual(['queued', 'building', 'building', 'done']);
   });
 
-  it('reports a failure to every waiter, remembers it, and times builds out', async () => {
+  it('reports a failure to every waiter and remembers it', async () => {
     const queue = new InProcessQueue(
-      async (s) => {
-        if (s.key === key(1)) throw new Error('no such extension');
-        await new Promise((r) => setTimeout(r, 1000));
+      async () => {
+        throw new Error('no such extension');
       },
-      { concurrency: 1, timeoutMs: 50 },
+      { concurrency: 1, timeoutMs: 5000 },
     );
     const results = await Promise.allSettled([queue.run(spec(1)), queue.run(spec(1))]);
     for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: expect.any(BuildFailedError) });
     expect(await queue.state(key(1))).toEqual({ state: 'failed', error: 'no such extension' });
-    await expect(queue.run(spec(2))).rejects.toThrow('build timed out after 0 s');
+  });
+
+  it('stops a build at its deadline and holds its slot and its key until it has stopped', async () => {
+    const events: string[] = [];
+    const queue = new InProcessQueue(
+      async (s, { signal }) => {
+        events.push(`start ${s.key.slice(-1)}`);
+        // A build that takes 150 ms to wind down once told to stop (a child process exiting, scratch removal).
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => setTimeout(resolve, 150), { once: true }));
+        events.push(`stopped ${s.key.slice(-1)}`);
+        throw signal.reason as Error;
+      },
+      { concurrency: 1, timeoutMs: 50 },
+    );
+    const first = queue.run(spec(1));
+    const second = queue.run(spec(2));
+    await new Promise((r) => setTimeout(r, 100)); // past the deadline, still stopping
+    const again = queue.run(spec(1)); // joins the stopping build, starts no second one
+    expect(again).toBe(first);
+    expect(await queue.counts()).toEqual({ waiting: 1, active: 1 });
+    await expect(first).rejects.toThrow('build timed out after 0 s');
+    await expect(second).rejects.toThrow('build timed out after 0 s');
+    expect(events).toEqual(['start 1', 'stopped 1', 'start 2', 'stopped 2']);
+    expect(await queue.counts()).toEqual({ waiting: 0, active: 0 });
   });
 });
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { guidFromLabel } from '../../formats/gpt.js';
 import type { Quirks } from '../../talos/quirks.js';
 import { grubQuote } from '../grub/quote.js';
-import { MKFS_XFS, runTool } from '../tools/host-tool.js';
+import { MKFS_XFS, runTool } from '../../host-tool.js';
 
 export interface BootPartitionInput {
   /** The Talos version as tagged. */
@@ -28,6 +28,8 @@ export interface BootPartitionInput {
   size: number;
   sectorSize: number;
   workDir: string;
+  /** Kills mkfs.xfs when aborted. */
+  signal?: AbortSignal;
 }
 
 function menuEntry(name: string, cmdline: string): string {
@@ -79,6 +81,6 @@ export async function buildBootPartition(input: BootPartitionInput): Promise<str
   await truncate(image, input.size);
   const args = ['-q', '-f', '-n', 'ftype=1', ...xfsFeatureArgs(input.xfsConfig), '-L', 'BOOT', '-m', `uuid=${guidFromLabel('BOOT').toLowerCase()}`, '-p', proto];
   if (input.sectorSize !== 512) args.push('-s', `size=${input.sectorSize}`);
-  await runTool(MKFS_XFS, [...args, image]);
+  await runTool(MKFS_XFS, [...args, image], input.signal ? { signal: input.signal } : {});
   return image;
 }

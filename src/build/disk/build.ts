@@ -44,6 +44,8 @@ export interface DiskBuildInput {
   sourceDateEpoch: number;
   /** Holds BOOT.img and GRUB's images until the disk has been streamed. */
   workDir: string;
+  /** Stops the planning (grub-mkimage, mkfs.xfs) when aborted. */
+  signal?: AbortSignal;
 }
 
 export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> {
@@ -60,7 +62,7 @@ export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> 
   let espContent;
   if (input.bootloader === 'grub') {
     const grubEfi = join(input.workDir, 'grub-efi.img');
-    await grubEfiImage(input.grubDir, input.arch, grubEfi);
+    await grubEfiImage(input.grubDir, input.arch, grubEfi, input.signal);
     espContent = { kind: 'grub' as const, grubEfi };
   } else {
     if (!input.uki || !input.systemdBoot) throw new Error(`disk: a ${input.bootloader} image needs a UKI and systemd-boot`);
@@ -72,7 +74,7 @@ export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> 
   // GRUB's BIOS path exists on amd64 only; its EFI image (arm64 too) reads the same BOOT.
   if (input.bootloader !== 'sd-boot' && input.arch === 'amd64') {
     const bios = part(PARTITION.bios)!;
-    const images = await grubBiosImages(input.grubDir, bios.firstLba, input.workDir);
+    const images = await grubBiosImages(input.grubDir, bios.firstLba, input.workDir, input.signal);
     mbrBootCode = images.mbrCode;
     extents.push(...bufferDataExtents(images.core, { diskOffset: bios.offset }));
   }
@@ -88,6 +90,7 @@ export async function planTalosDisk(input: DiskBuildInput): Promise<SparseDisk> 
       size: boot.size,
       sectorSize: input.sectorSize,
       workDir: input.workDir,
+      ...(input.signal && { signal: input.signal }),
     });
     const bootData = await fileDataExtents(bootImage);
     await pinXfsInodeTimes(bootImage, bootData, input.sourceDateEpoch);

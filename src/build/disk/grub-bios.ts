@@ -49,9 +49,9 @@ export interface GrubBiosImages {
 }
 
 /** core.img and boot.img for a BIOS partition starting at `biosFirstLba` (in `sectorSize` sectors). */
-export async function grubBiosImages(grubDir: string, biosFirstLba: number, workDir: string): Promise<GrubBiosImages> {
+export async function grubBiosImages(grubDir: string, biosFirstLba: number, workDir: string, signal?: AbortSignal): Promise<GrubBiosImages> {
   const coreFile = join(workDir, 'core.img');
-  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc', prefix: GRUB_PREFIX, modules: [...GRUB_MODULES, 'biosdisk', 'part_msdos'], output: coreFile });
+  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc', prefix: GRUB_PREFIX, modules: [...GRUB_MODULES, 'biosdisk', 'part_msdos'], output: coreFile, ...(signal && { signal }) });
   const core = await readFile(coreFile);
   const boot = await readFile(join(await grubModuleDir(grubDir, 'i386-pc'), 'boot.img'));
   boot.writeBigUInt64LE(BigInt(biosFirstLba), BOOT_IMG_KERNEL_SECTOR);
@@ -62,7 +62,7 @@ export async function grubBiosImages(grubDir: string, biosFirstLba: number, work
 }
 
 /** GRUB's EFI image for the pure-GRUB layout, reading the same configuration from BOOT. */
-export async function grubEfiImage(grubDir: string, arch: 'amd64' | 'arm64', output: string): Promise<void> {
+export async function grubEfiImage(grubDir: string, arch: 'amd64' | 'arm64', output: string, signal?: AbortSignal): Promise<void> {
   const platform = grubEfiPlatform(arch);
-  await makeGrubImage({ grubDir, platform, format: platform, prefix: GRUB_PREFIX, modules: GRUB_MODULES, output, compression: 'xz' });
+  await makeGrubImage({ grubDir, platform, format: platform, prefix: GRUB_PREFIX, modules: GRUB_MODULES, output, compression: 'xz', ...(signal && { signal }) });
 }

@@ -10,10 +10,11 @@
 
 import { createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Codec, compressStream } from '../../formats/compression.js';
-import { type SparseDisk, bytesExtent, fileExtent, rawDiskStream, sparseDisk, streamExtent, writeSparseFile } from '../../formats/disk/sparse.js';
+import { type SparseDisk, type SparseOutput, bytesExtent, fileExtent, rawDiskStream, sparseDisk, streamExtent, writeSparse, writeSparseFile } from '../../formats/disk/sparse.js';
 import { createOva } from '../../formats/ova.js';
 import { planQcow2, qcow2Stream } from '../../formats/qcow2.js';
 import { sparseTarStream } from '../../formats/sparse-tar.js';
@@ -26,6 +27,15 @@ export interface DiskOutputOptions {
   formatOptions?: string;
   compression: Compression;
   sourceDateEpoch: number;
+  /** Scratch space (an OVA inside a .tar.gz is written there first); default: beside an output file. */
+  workDir?: string;
+  /** Stops the writing (and any compressor) with an error once aborted. */
+  signal?: AbortSignal;
+}
+
+/** Where an image goes other than a file: a stream in order, or the positional writes a sparse image takes. */
+export interface DiskImageOutput extends SparseOutput {
+  stream(): Writable;
 }
 
 const QCOW2_CLUSTER = 8 * 1024;
@@ -87,7 +97,7 @@ async function tarMember(disk: SparseDisk, options: DiskOutputOptions, scratch: 
       return sparseDisk(fileSize, [streamExtent(0, fileSize, () => qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER }))]);
     }
     case 'ova': {
-      await pipeline(await ova(disk), createWriteStream(scratch));
+      await pipeline(await ova(disk), createWriteStream(scratch), signalOption(options));
       const { size } = await stat(scratch);
       return sparseDisk(size, [fileExtent(0, scratch, size)]);
     }
@@ -116,24 +126,31 @@ export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptio
   return compressed(await formatted(disk, options), options.compression);
 }
 
+function signalOption(options: DiskOutputOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
 /**
  * Writes the file a user downloads. A fixed VHD is the raw disk plus a
  * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
  * takes the space of its data, not 8 GiB.
  */
-export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, path: string): Promise<void> {
-  if (options.compression === 'none' && options.format === 'raw') return writeSparseFile(disk, path);
+export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, out: string | DiskImageOutput): Promise<void> {
   const vhd = vhdOptions(options.formatOptions);
-  if (options.compression === 'none' && options.format === 'vhd' && vhd.subformat === 'fixed') return writeSparseFile(fixedVhdFile(disk, vhd), path);
+  const sparse =
+    options.compression !== 'none' ? undefined : options.format === 'raw' ? disk : options.format === 'vhd' && vhd.subformat === 'fixed' ? fixedVhdFile(disk, vhd) : undefined;
+  if (sparse) return typeof out === 'string' ? writeSparseFile(sparse, out, options.signal) : writeSparse(sparse, out, options.signal);
+  const destination = (): Writable => (typeof out === 'string' ? createWriteStream(out) : out.stream());
   if (options.compression === 'tar.gz') {
-    const scratch = `${path}.member`;
+    if (typeof out !== 'string' && options.workDir === undefined) throw new Error('disk image: a .tar.gz written to a stream needs a workDir');
+    const scratch = options.workDir === undefined ? `${out as string}.member` : join(options.workDir, 'tar-member');
     try {
       const member = await tarMember(disk, options, scratch);
-      await pipeline(compressed(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), 'tar.gz'), createWriteStream(path));
+      await pipeline(compressed(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), 'tar.gz'), destination(), signalOption(options));
     } finally {
       await rm(scratch, { force: true });
     }
     return;
   }
-  await pipeline(await diskImageStream(disk, options), createWriteStream(path));
+  await pipeline(await diskImageStream(disk, options), destination(), signalOption(options));
 }

@@ -4,7 +4,7 @@
 
 import { join } from 'node:path';
 import { access } from 'node:fs/promises';
-import { GRUB_MKIMAGE, runTool } from '../tools/host-tool.js';
+import { GRUB_MKIMAGE, runTool } from '../../host-tool.js';
 import { InvalidReleaseError } from '../../release/errors.js';
 
 export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
@@ -28,6 +28,8 @@ export interface GrubImageOptions {
   /** Compress the core (grub-mkimage --compression), e.g. 'xz'. */
   compression?: string;
   output: string;
+  /** Kills grub-mkimage when aborted. */
+  signal?: AbortSignal;
 }
 
 /** The module directory of a platform, or an error naming what the release lacks. */
@@ -44,5 +46,5 @@ export async function makeGrubImage(options: GrubImageOptions): Promise<void> {
   const args = ['--directory', dir, '--format', options.format, '--prefix', options.prefix, '--output', options.output];
   if (options.config) args.push('--config', options.config);
   if (options.compression) args.push('--compression', options.compression);
-  await runTool(GRUB_MKIMAGE, [...args, ...options.modules]);
+  await runTool(GRUB_MKIMAGE, [...args, ...options.modules], options.signal ? { signal: options.signal } : {});
 }

@@ -38,7 +38,7 @@ async function* entries(root: string, names: readonly string[]): AsyncGenerator<
 const isEarly = (path: string): boolean => path === 'kernel' || path.startsWith('kernel/');
 
 /** Writes the whole initramfs to `out` (ended at the end). */
-export async function assembleInitramfs(baseInitramfs: string, stagingDir: string, codec: Exclude<Codec, 'none'>, out: Writable): Promise<void> {
+export async function assembleInitramfs(baseInitramfs: string, stagingDir: string, codec: Exclude<Codec, 'none'>, out: Writable, signal?: AbortSignal): Promise<void> {
   const paths = await walk(stagingDir);
   const early = paths.filter(isEarly);
   const rest = paths.filter((p) => !isEarly(p));
@@ -49,7 +49,7 @@ export async function assembleInitramfs(baseInitramfs: string, stagingDir: strin
   segments.push(() => [cpioArchive(entries(stagingDir, rest)), compressStream(codec, compressionFor(codec))]);
   for (const [i, open] of segments.entries()) {
     const chain = open();
-    await pipeline([...chain, out] as unknown as [Readable, Writable], { end: i === segments.length - 1 });
+    await pipeline([...chain, out] as unknown as [Readable, Writable], { end: i === segments.length - 1, ...(signal && { signal }) });
   }
 }
 

@@ -20,6 +20,8 @@ export interface InitramfsInput {
   extensions: readonly LoadedExtension[];
   /** Scratch space for this build (the caller removes it). */
   workDir: string;
+  /** Stops the build (depmod, the compressor, the writing) when aborted. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -50,12 +52,13 @@ export async function buildInitramfs(input: InitramfsInput, out: Writable): Prom
   if (withModules.length > 0) {
     const modulesWork = join(input.workDir, 'modules');
     await mkdir(modulesWork, { recursive: true });
-    staged.push({ name: 'modules.dep', extension: await buildModulesDepExtension(input.baseInitramfs, withModules, modulesPath, modulesWork) });
+    staged.push({ name: 'modules.dep', extension: await buildModulesDepExtension(input.baseInitramfs, withModules, modulesPath, modulesWork, input.signal) });
   }
 
   const stagingDir = join(input.workDir, 'staging');
   await mkdir(stagingDir, { recursive: true, mode: 0o755 });
   const codec = quirks.initramfsCodec();
   await stageExtensions(staged, stagingDir, { firmwarePath: quirks.firmwarePath(), compression: codec });
-  await assembleInitramfs(input.baseInitramfs, stagingDir, codec, out);
+  input.signal?.throwIfAborted();
+  await assembleInitramfs(input.baseInitramfs, stagingDir, codec, out, input.signal);
 }

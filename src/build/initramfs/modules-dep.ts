@@ -5,8 +5,8 @@
 
 import { cp, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SquashfsReader } from '../../formats/squashfs/index.js';
-import { DEPMOD, runTool } from '../tools/host-tool.js';
+import { extractSquashfs, SquashfsReader } from '../../formats/squashfs/index.js';
+import { DEPMOD, runTool } from '../../host-tool.js';
 import type { LoadedExtension } from '../extensions/load.js';
 import { extractBaseRootfs } from './base-rootfs.js';
 
@@ -30,6 +30,7 @@ export async function buildModulesDepExtension(
   withModules: readonly LoadedExtension[],
   modulesPath: string,
   workDir: string,
+  signal?: AbortSignal,
 ): Promise<LoadedExtension> {
   const rootfsSqsh = join(workDir, 'rootfs.sqsh');
   await extractBaseRootfs(baseInitramfs, rootfsSqsh);
@@ -37,7 +38,7 @@ export async function buildModulesDepExtension(
   const reader = await SquashfsReader.open(rootfsSqsh);
   try {
     if (!(await reader.exists(modulesPath))) throw new KernelModulesError(`the base rootfs.sqsh has no /${modulesPath}`);
-    await reader.extract(modulesPath, merged);
+    await extractSquashfs(reader, modulesPath, merged);
   } finally {
     await reader.close();
   }
@@ -60,7 +61,7 @@ export async function buildModulesDepExtension(
   await writeFile(config, 'search extras built-in\n');
   // depmod reads <basedir>/lib/modules/<kver>: the base dir is the path above "lib/modules".
   const baseDir = join(merged, modulesPath.replace(/\/?lib\/modules$/, ''));
-  await runTool(DEPMOD, ['--all', '--basedir', baseDir, '--config', config, kver]);
+  await runTool(DEPMOD, ['--all', '--basedir', baseDir, '--config', config, kver], signal ? { signal } : {});
 
   const dir = join(workDir, 'modules.dep');
   const target = join(dir, 'rootfs', modulesPath, kver);

@@ -39,6 +39,8 @@ export interface IsoBuildInput {
   sourceDateEpoch: number;
   /** Scratch space for the GRUB images and the ESP, kept until the ISO is written. */
   workDir: string;
+  /** Stops the build (grub-mkimage, the writing) when aborted. */
+  signal?: AbortSignal;
 }
 
 const ELTORITO = 'boot/grub/i386-pc/eltorito.img';
@@ -58,12 +60,12 @@ export async function planTalosIso(input: IsoBuildInput): Promise<IsoPlan> {
   }
   if (bios) {
     const eltorito = join(input.workDir, 'eltorito.img');
-    await makeBiosEltorito(input.grubDir, eltorito);
+    await makeBiosEltorito(input.grubDir, eltorito, input.signal);
     tree.file(ELTORITO, { path: eltorito });
   }
   if (input.bootloader === 'grub') {
     const grubEfi = join(input.workDir, 'grub.efi');
-    await makeEfiGrub(input.grubDir, input.arch, volume.date, input.workDir, grubEfi);
+    await makeEfiGrub(input.grubDir, input.arch, volume.date, input.workDir, grubEfi, input.signal);
     await writeGrubEsp(input.arch, grubEfi, input.sourceDateEpoch, esp);
   } else {
     if (!input.uki || !input.systemdBoot) throw new Error(`iso: a ${input.bootloader} ISO needs a UKI and systemd-boot`);
@@ -89,5 +91,5 @@ export async function planTalosIso(input: IsoBuildInput): Promise<IsoPlan> {
 }
 
 export async function buildTalosIso(input: IsoBuildInput, out: string | Writable): Promise<void> {
-  await writePlannedIso(await planTalosIso(input), out);
+  await writePlannedIso(await planTalosIso(input), out, input.signal);
 }

@@ -12,8 +12,8 @@ import type { Arch } from '../../talos/platforms.js';
 const COMMON_MODULES = ['iso9660', 'part_gpt', 'part_msdos', 'normal', 'linux', 'configfile', 'echo', 'test', 'terminal', 'all_video', 'search', 'search_fs_uuid'];
 
 /** GRUB's El Torito no-emulation image (grub-mkimage -O i386-pc-eltorito), prefix /boot/grub. */
-export async function makeBiosEltorito(grubDir: string, output: string): Promise<void> {
-  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc-eltorito', prefix: '/boot/grub', modules: ['biosdisk', ...COMMON_MODULES], output });
+export async function makeBiosEltorito(grubDir: string, output: string, signal?: AbortSignal): Promise<void> {
+  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc-eltorito', prefix: '/boot/grub', modules: ['biosdisk', ...COMMON_MODULES], output, ...(signal && { signal }) });
 }
 
 /** The MBR boot code of a hybrid ISO that chains to the El Torito image. */
@@ -32,9 +32,9 @@ export function isoGrubUuid(date: Date): string {
 }
 
 /** An EFI GRUB that searches for the ISO by UUID and reads /boot/grub/grub.cfg from it. */
-export async function makeEfiGrub(grubDir: string, arch: Arch, isoDate: Date, scratch: string, output: string): Promise<void> {
+export async function makeEfiGrub(grubDir: string, arch: Arch, isoDate: Date, scratch: string, output: string, signal?: AbortSignal): Promise<void> {
   const early = join(scratch, 'grub-early.cfg');
   await writeFile(early, `search --no-floppy --set=root --fs-uuid ${isoGrubUuid(isoDate)}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n`);
   const platform = grubEfiPlatform(arch);
-  await makeGrubImage({ grubDir, platform, format: platform, prefix: '/boot/grub', modules: ['fat', ...COMMON_MODULES], config: early, output });
+  await makeGrubImage({ grubDir, platform, format: platform, prefix: '/boot/grub', modules: ['fat', ...COMMON_MODULES], config: early, output, ...(signal && { signal }) });
 }

@@ -19,6 +19,8 @@ export interface UkiBuildInput {
   cmdline: string;
   /** SOURCE_DATE_EPOCH: the PE timestamp. */
   sourceDateEpoch: number;
+  /** Stops the writing when aborted. */
+  signal?: AbortSignal;
 }
 
 export async function buildTalosUki(input: UkiBuildInput, out: string | Writable): Promise<void> {
@@ -29,5 +31,5 @@ export async function buildTalosUki(input: UkiBuildInput, out: string | Writable
     cmdline: input.cmdline,
     profiles: extraUkiProfiles(input.kind, input.cmdline),
   });
-  await assembleUki({ stub: input.systemdStub, sections, timestamp: input.sourceDateEpoch }, out);
+  await assembleUki({ stub: input.systemdStub, sections, timestamp: input.sourceDateEpoch }, out, input.signal);
 }

@@ -148,22 +148,45 @@ export function rawDiskStream(disk: SparseDisk): Readable {
 }
 
 /**
+ * Where a sparse disk is written: its data at increasing offsets (what lies
+ * between stays a hole, read as zeros), then its size. A file, or an asset
+ * being streamed while it is written.
+ */
+export interface SparseOutput {
+  writeAt(offset: number, data: Buffer): Promise<void>;
+  /** Sets the final size (the tail after the last data is a hole). */
+  finish(size: number): Promise<void>;
+}
+
+/** Writes the disk's data to `out` in disk order, all-zero pieces skipped; stops with an error once `signal` aborts. */
+export async function writeSparse(disk: SparseDisk, out: SparseOutput, signal?: AbortSignal): Promise<void> {
+  for await (const { offset, data } of diskData(disk)) {
+    signal?.throwIfAborted();
+    if (!isZero(data)) await out.writeAt(offset, data);
+  }
+  await out.finish(disk.size);
+}
+
+/**
  * Writes the disk to `path` as a sparse file: extent data at its offsets
  * (all-zero pieces skipped), then ftruncate to the disk size, so gaps are
  * holes and take no space.
  */
-export async function writeSparseFile(disk: SparseDisk, path: string): Promise<void> {
+export async function writeSparseFile(disk: SparseDisk, path: string, signal?: AbortSignal): Promise<void> {
   const handle = await open(path, 'w');
   try {
-    for await (const { offset, data } of diskData(disk)) {
-      if (isZero(data)) continue;
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
-        written += bytesWritten;
-      }
-    }
-    await handle.truncate(disk.size);
+    await writeSparse(
+      disk,
+      {
+        writeAt: async (offset, data) => {
+          for (let written = 0; written < data.length; ) {
+            written += (await handle.write(data, written, data.length - written, offset + written)).bytesWritten;
+          }
+        },
+        finish: (size) => handle.truncate(size),
+      },
+      signal,
+    );
   } finally {
     await handle.close();
   }

@@ -3,7 +3,8 @@
 // checksum, NT case flags applied), and file contents by following the FAT.
 // It reads the whole FAT into memory, which is fine for ESP-sized volumes.
 
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
+import { readExactly } from '../read-at.js';
 import { BS, FSINFO_SECTOR } from './boot-sector.js';
 import { ATTR_DIRECTORY, ATTR_VOLUME_ID, ENTRY_SIZE, fromDosTime } from './directory.js';
 import { FatError } from './errors.js';
@@ -69,7 +70,7 @@ export class FatReader {
   static async open(path: string, offset = 0): Promise<FatReader> {
     const handle = await open(path, 'r');
     try {
-      const boot = await readExactly(handle, offset, SECTOR);
+      const boot = await readAt(handle, offset, SECTOR);
       if (boot.readUInt16LE(510) !== 0xaa55) throw new FatError('fat: no boot signature');
       const ss = checkSectorSize(boot.readUInt16LE(BS.bytesPerSector));
       const fatSectors = boot.readUInt32LE(BS.fatSize32);
@@ -79,8 +80,8 @@ export class FatReader {
       const fatCount = boot[BS.fatCount]!;
       const totalSectors = boot.readUInt32LE(BS.totalSectors32);
       const dataStartSector = reservedSectors + fatCount * fatSectors;
-      const info = await readExactly(handle, offset + boot.readUInt16LE(BS.fsInfoSector) * ss, SECTOR);
-      const fat = await readExactly(handle, offset + reservedSectors * ss, fatSectors * ss);
+      const info = await readAt(handle, offset + boot.readUInt16LE(BS.fsInfoSector) * ss, SECTOR);
+      const fat = await readAt(handle, offset + reservedSectors * ss, fatSectors * ss);
       const volume: FatVolumeInfo = {
         sectorSize: ss,
         oemName: boot.toString('latin1', BS.oemName, BS.oemName + 8),
@@ -135,7 +136,7 @@ export class FatReader {
     if (clusters.length * clusterBytes < out.length) throw new FatError(`fat: the chain from ${first} is shorter than ${out.length} bytes`);
     for (let i = 0; i * clusterBytes < out.length; i++) {
       const piece = Math.min(clusterBytes, out.length - i * clusterBytes);
-      const data = await readExactly(this.handle, this.offset + this.dataStart + (clusters[i]! - 2) * clusterBytes, piece);
+      const data = await readAt(this.handle, this.offset + this.dataStart + (clusters[i]! - 2) * clusterBytes, piece);
       data.copy(out, i * clusterBytes);
     }
     return out;
@@ -240,12 +241,6 @@ export class FatReader {
   }
 }
 
-async function readExactly(handle: Awaited<ReturnType<typeof open>>, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  for (let done = 0; done < length; ) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new FatError(`fat: unexpected end of image at byte ${position + done}`);
-    done += bytesRead;
-  }
-  return buf;
+function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  return readExactly(handle, position, length, (end) => new FatError(`fat: unexpected end of image at byte ${end}`));
 }

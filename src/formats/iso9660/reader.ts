@@ -12,6 +12,7 @@ import { Iso9660Error } from './errors.js';
 import { parsePathTable, type PathTableRecord } from './path-table.js';
 import { decodeSymlink, parseSusp, type SuspEntry } from './susp.js';
 import { splitPath } from './tree.js';
+import { readExactly } from '../read-at.js';
 
 export interface VolumeInfo {
   systemId: string;
@@ -325,13 +326,6 @@ function parseRecord(buf: Buffer, at: number, suspSkip = 0): RawRecord {
   };
 }
 
-async function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) throw new Iso9660Error(`iso9660: image ends before byte ${position + length}`);
-    done += bytesRead;
-  }
-  return buf;
+function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
+  return readExactly(handle, position, length, () => new Iso9660Error(`iso9660: image ends before byte ${position + length}`));
 }

@@ -11,7 +11,7 @@
 import { crc32 } from 'node:zlib';
 import { SECTOR } from './constants.js';
 import { Iso9660Error } from './errors.js';
-import { guidToBytes } from './guid.js';
+import { guidToBytes } from '../gpt.js';
 
 export const GPT_ENTRIES = 248;
 export const GPT_ENTRY_SIZE = 128;

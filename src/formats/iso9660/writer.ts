@@ -78,8 +78,8 @@ export async function writeIso(tree: IsoTree, out: string | Writable, options: I
   return { size: plan.size, plan };
 }
 
-/** Writes an image planned with planIso (when the size is needed before writing, e.g. for Content-Length). */
-export async function writePlannedIso(plan: IsoPlan, out: string | Writable): Promise<void> {
+/** Writes an image planned with planIso (when the size is needed before writing, e.g. for Content-Length); stops when `signal` aborts. */
+export async function writePlannedIso(plan: IsoPlan, out: string | Writable, signal?: AbortSignal): Promise<void> {
   const sink = typeof out === 'string' ? createWriteStream(out) : out;
-  await pipeline(Readable.from(isoChunks(plan), { objectMode: false }), sink);
+  await pipeline(Readable.from(isoChunks(plan), { objectMode: false }), sink, signal ? { signal } : {});
 }

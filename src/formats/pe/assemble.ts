@@ -239,9 +239,9 @@ export function ukiStream(plan: UkiPlan): Readable {
   return rawDiskStream(plan.image);
 }
 
-/** Plans and writes the image to a file (created or truncated) or into a stream (which is ended). */
-export async function assembleUki(options: AssembleOptions, out: string | Writable): Promise<UkiPlan> {
+/** Plans and writes the image to a file (created or truncated) or into a stream (which is ended); stops when `signal` aborts. */
+export async function assembleUki(options: AssembleOptions, out: string | Writable, signal?: AbortSignal): Promise<UkiPlan> {
   const plan = await planUki(options);
-  await pipeline(ukiStream(plan), typeof out === 'string' ? createWriteStream(out) : out);
+  await pipeline(ukiStream(plan), typeof out === 'string' ? createWriteStream(out) : out, signal ? { signal } : {});
   return plan;
 }

@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { PeFormatError } from './errors.js';
 import { type PeHeaders, type SectionHeader, headersLength, parsePeHeaders } from './headers.js';
+import { readUpTo } from '../read-at.js';
 
 export interface PeSection {
   /** Position in the section table. */
@@ -27,14 +28,7 @@ function mappedSize(s: SectionHeader): number {
 async function readAt(path: string, position: number, length: number): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return buf.subarray(0, done);
+    return await readUpTo(handle, position, length);
   } finally {
     await handle.close();
   }

@@ -8,6 +8,7 @@ import { SquashfsError } from './errors.js';
 import type { BlockPipeline } from './block-pipeline.js';
 import type { FragmentPacker } from './fragments.js';
 import type { FileSource } from './tree.js';
+import { readUpTo } from '../read-at.js';
 
 /** Where a file's bytes went. blocksStart and blockSizes are final once the pipeline drains. */
 export interface FileLayout {
@@ -41,16 +42,7 @@ async function openSource(source: FileSource, label: string): Promise<{ size: nu
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new SquashfsError(`squashfs: ${label}: ${source.path} is not a regular file`);
-    const read: ReadAt = async (position, length) => {
-      const buf = Buffer.alloc(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === length ? buf : buf.subarray(0, done);
-    };
+    const read: ReadAt = (position, length) => readUpTo(handle, position, length);
     return { size: st.size, read, close: () => handle.close() };
   } catch (error) {
     await handle.close();

@@ -1,5 +1,5 @@
 // Reads SquashFS 4.0 images (ours and mksquashfs'): lists entries, streams
-// file contents block by block, resolves paths. Extraction is in extract.ts.
+// file contents block by block, resolves paths. Extraction is in extract.ts (extractSquashfs).
 
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -17,7 +17,6 @@ import {
 } from './constants.js';
 import { readListing, type DirEntry } from './directory.js';
 import { SquashfsError } from './errors.js';
-import { extractSquashfs, type ExtractOptions } from './extract.js';
 import { decodeInode, type DirectoryInode, type FileInode, type Inode } from './inode.js';
 import { MetadataReader } from './metadata-reader.js';
 import { unpackRef, type MetadataRef } from './metadata-writer.js';
@@ -338,10 +337,5 @@ export class SquashfsReader {
     const parts: Buffer[] = [];
     for await (const chunk of this.chunks(file)) parts.push(chunk);
     return Buffer.concat(parts);
-  }
-
-  /** Extracts `path` ('' for everything) into `dest`, safely; see extract.ts. */
-  extract(path: string, dest: string, options?: ExtractOptions): Promise<void> {
-    return extractSquashfs(this, path, dest, options);
   }
 }

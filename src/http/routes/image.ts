@@ -3,14 +3,13 @@
 // asset: GET /status/... (JSON) and GET /status/.../events (server-sent events).
 
 import type { Express, Request, RequestHandler, Response } from 'express';
-import type { AssetProducer } from '../../assets/producer.js';
 import type { AssetService, PreparedAsset } from '../../assets/service.js';
 import type { AssetTarget } from '../../assets/target.js';
 import type { SchematicService } from '../../schematic/index.js';
 import { InvalidAssetPathError, parseAssetPath, parsePxeTarget } from '../../talos/asset-path.js';
 import { pxeScript } from '../../talos/pxe.js';
 import { parsePathVersion } from '../../talos/version.js';
-import { deliverAsset, deliverChecksum } from '../deliver.js';
+import { deliverAsset, deliverBuilding, deliverChecksum } from '../deliver.js';
 import { HttpError } from '../errors.js';
 import { downloadName } from '../filename.js';
 import { goJson } from '../go-json.js';
@@ -18,7 +17,6 @@ import { clientAddress, route, sendText } from '../routing.js';
 
 export interface ImageRouteDeps {
   schematics: SchematicService;
-  producer: AssetProducer;
   assets: AssetService;
   externalPxeUrl: string;
 }
@@ -65,9 +63,13 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
     if (suffix) path = path.slice(0, -suffix.length);
     const fileName = downloadName(req.query.filename, path);
     const prepared = await prepare(deps, req, path);
-    const asset = await deps.assets.fetch(prepared, clientAddress(req));
-    if (suffix) deliverChecksum(req, res, asset, fileName, CHECKSUMS[suffix]);
-    else await deliverAsset(req, res, asset, fileName);
+    // Checksums, HEAD, ranges and conditional requests need the complete entry; a plain GET can follow the build.
+    const needsEntry = suffix !== undefined || req.method !== 'GET' || ['range', 'if-range', 'if-none-match'].some((h) => req.headers[h] !== undefined);
+    const client = clientAddress(req);
+    const opened = needsEntry ? { cached: await deps.assets.fetch(prepared, client) } : await deps.assets.open(prepared, client);
+    if (!('cached' in opened)) await deliverBuilding(res, opened.building, prepared.contentType, fileName);
+    else if (suffix) deliverChecksum(req, res, opened.cached, fileName, CHECKSUMS[suffix]);
+    else await deliverAsset(req, res, opened.cached, fileName);
   });
   route(app, '/image/:schematic/:version/:path', { GET: image, HEAD: image });
 
@@ -120,8 +122,7 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
 
   const pxe = handle(async (req, res) => {
     const target = await resolveTarget(deps, req, String(req.params.path), parsePxeTarget);
-    deps.producer.validate(target);
-    await deps.producer.requireVersion(target.version);
+    const cmdline = await deps.assets.pxeCmdline(target);
     const versionSegment = String(req.params.version);
     const script = pxeScript({
       pxeBaseUrl: deps.externalPxeUrl,
@@ -130,7 +131,7 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
       platform: target.request.platform,
       arch: target.request.arch,
       secureBoot: target.request.secureBoot,
-      cmdline: deps.producer.cmdline(target),
+      cmdline,
     });
     sendText(res, 200, 'text/plain; charset=utf-8', script);
   });

@@ -23,6 +23,7 @@ import type { ParsedSchematic, SchematicService } from '../../schematic/index.js
 import { InvalidAssetPathError, parseAssetPath } from '../../talos/asset-path.js';
 import { InvalidVersionError, parsePathVersion, type TalosVersion, versionTag } from '../../talos/version.js';
 import { type ErrorAnswer, errorAnswer, HttpError, logFailure } from '../errors.js';
+import { parseRange } from '../range.js';
 import { clientAddress } from '../routing.js';
 
 export interface RegistryRouteDeps {
@@ -179,21 +180,19 @@ export function registryRoutes(app: Express, deps: RegistryRouteDeps): void {
     });
     const size = archive.blobSize(digest);
     if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `${digest} is not known here: pull by tag first`);
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    const start = range ? Number(range[1]) : 0;
-    const end = range && range[2] !== '' ? Math.min(Number(range[2]), size - 1) : size - 1;
-    if (range && (start >= size || start > end)) {
+    const range = parseRange(req.headers.range, size);
+    if (range === 'invalid') {
       res.status(416).setHeader('Content-Range', `bytes */${size}`);
       res.end();
       return;
     }
     res.status(range ? 206 : 200).setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Length', end - start + 1);
+    res.setHeader('Content-Length', range ? range.end - range.start + 1 : size);
     res.setHeader('Docker-Content-Digest', digest);
     res.setHeader('Accept-Ranges', 'bytes');
-    if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+    if (range) res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     if (req.method === 'HEAD' || size === 0) return void res.end();
-    await pipeline(range ? archive.openBlobRange(digest, { start, end }) : await archive.openBlob({ digest, size }), res);
+    await pipeline(range ? archive.openBlobRange(digest, range) : await archive.openBlob({ digest, size }), res);
   };
 
   /** Not in upstream's endpoint, but clients such as `skopeo inspect` list tags: the versions on offer. */

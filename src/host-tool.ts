@@ -1,6 +1,6 @@
 // The few host programs builds run (depmod, mkfs.xfs, grub-mkimage): found on
-// PATH or reported with the Debian package that provides them, and run with
-// their output captured for the error message.
+// PATH or reported with the Debian package that provides them, run with their
+// output captured for the error message, and killed when their build stops.
 
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
@@ -37,18 +37,28 @@ export async function locate(tool: HostTool): Promise<string> {
   throw new MissingToolError(tool.name, tool.debianPackage);
 }
 
-/** Runs a tool to completion; a non-zero exit becomes a ToolFailedError carrying its stderr. */
-export async function runTool(tool: HostTool, args: readonly string[], options: { cwd?: string } = {}): Promise<void> {
+/**
+ * Runs a tool to completion; a non-zero exit becomes a ToolFailedError carrying
+ * its stderr. When `signal` aborts, the tool is killed (SIGKILL: it holds no
+ * state worth a clean exit) and the call rejects with the signal's reason once
+ * the process is gone.
+ */
+export async function runTool(tool: HostTool, args: readonly string[], options: { cwd?: string; signal?: AbortSignal } = {}): Promise<void> {
   const path = await locate(tool);
+  options.signal?.throwIfAborted();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(path, args, { cwd: options.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(path, args, { cwd: options.cwd, stdio: ['ignore', 'ignore', 'pipe'], ...(options.signal && { signal: options.signal, killSignal: 'SIGKILL' as const }) });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       if (stderr.length < 64 * 1024) stderr += chunk.toString();
     });
-    child.on('error', reject);
+    // An abort is reported once the process has exited ('close'), never while it still runs.
+    child.on('error', (error) => {
+      if (!options.signal?.aborted) reject(error);
+    });
     child.on('close', (code, signal) => {
-      if (code === 0) resolve();
+      if (options.signal?.aborted) reject(options.signal.reason as Error);
+      else if (code === 0) resolve();
       else reject(new ToolFailedError(`${tool.name} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
     });
   });

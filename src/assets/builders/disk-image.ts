@@ -1,0 +1,72 @@
+// `<platform>-<arch>.<format>[.<compression>]`: the Talos disk image in the
+// platform's format (raw, qcow2, vhd, ova), compressed as the name asks. A raw
+// or fixed-VHD image goes into the sink sparse, everything else as a stream.
+
+import { planTalosDisk } from '../../build/disk/build.js';
+import { writeDiskImage } from '../../build/disk/output.js';
+import { BOOTLOADERS } from '../../schematic/model.js';
+import { selectBootloader } from '../../talos/bootloader.js';
+import { DEFAULT_RAW_DISK_SIZE } from '../../talos/platforms.js';
+import { FACTORY_SOURCE_DATE_EPOCH } from '../../talos/source-date.js';
+import { versionTag } from '../../talos/version.js';
+import { subdir } from '../boot-files.js';
+import type { AssetBuilder } from '../builder.js';
+import { InvalidAssetRequestError } from '../target.js';
+import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './common.js';
+
+export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
+  return {
+    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
+    recipe: 9,
+    check(target) {
+      const { request, schematic } = target;
+      const customization = schematic.schematic.customization;
+      if (request.arch === 'arm64' && BOOTLOADERS[customization.bootloader] === 'dual-boot') {
+        throw new InvalidAssetRequestError('dual-boot is not supported on arm64 (there is no BIOS to boot GRUB): use grub or sd-boot');
+      }
+      if (![0n, 512n, 4096n].includes(customization.diskImage.sectorSize)) {
+        throw new InvalidAssetRequestError(`unsupported disk image sector size ${customization.diskImage.sectorSize}: use 512 or 4096`);
+      }
+      checkTarget(target, { carriesSchematic: true, overlayFree: false });
+    },
+    inputs: (target) => imagerAndExtensionDigests(releases, target, true),
+    async build(target, sink, { dir, progress, signal }) {
+      const { version, request, schematic } = target;
+      const customization = schematic.schematic.customization;
+      const inputs = await releases.imagerInputs(version, request.arch);
+      const bootloader = selectBootloader({ version, arch: request.arch, secureBoot: request.secureBoot, kind: 'image', schematicChoice: customization.bootloader });
+      const { uki, initramfs } = await bootFiles.bootPayload(target, bootloader, dir, { progress, signal });
+      progress(75, 'laying out the disk');
+      const disk = await planTalosDisk({
+        version,
+        versionTag: versionTag(version),
+        arch: request.arch,
+        bootloader,
+        baseSize: request.diskSize ?? DEFAULT_RAW_DISK_SIZE,
+        sectorSize: Number(customization.diskImage.sectorSize) || 512,
+        kernel: inputs.kernel,
+        initramfs,
+        cmdline: bootFiles.cmdline(target),
+        ...(uki && { uki, systemdBoot: inputs.systemdBoot }),
+        grubDir: inputs.grubDir,
+        meta: (customization.meta ?? []).map((m) => ({ key: Number(m.key), value: m.value })),
+        sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH,
+        workDir: await subdir(dir, 'disk'),
+        signal,
+      });
+      progress(80, 'writing the disk image');
+      await writeDiskImage(
+        disk,
+        {
+          format: request.diskFormat ?? 'raw',
+          formatOptions: request.diskFormatOptions ?? '',
+          compression: request.compression ?? 'none',
+          sourceDateEpoch: FACTORY_SOURCE_DATE_EPOCH,
+          workDir: dir,
+          signal,
+        },
+        sink,
+      );
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// `initramfs-<arch>.xz`: the release's initramfs with the schematic's
+// extensions appended, streamed straight into the sink.
+
+import type { AssetBuilder } from '../builder.js';
+import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './common.js';
+
+export function initramfsBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
+  return {
+    // zstd squashfs blocks through node:zlib with the block size pledged: other bytes in every initramfs.
+    recipe: 2,
+    check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: true }),
+    inputs: (target) => imagerAndExtensionDigests(releases, target, true),
+    build: (target, sink, { dir, progress, signal }) => bootFiles.writeInitramfs(target, dir, sink.stream(), { progress, signal }),
+  };
+}
