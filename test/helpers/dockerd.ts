@@ -18,7 +18,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type HostTool, locate } from '../../src/build/tools/host-tool.js';
+import { type HostTool, locate } from '../../src/host-tool.js';
 
 /** The programs the container tests run, with the Debian packages that provide them. */
 export const DOCKER_TOOLS: readonly HostTool[] = [
