@@ -5,8 +5,7 @@
 // permitted the tests are skipped, and the output says why.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { statfs } from 'node:fs/promises';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,10 +38,22 @@ function files(dir: string): string[] {
   }
 }
 
-/** Fills the file system up to `leaveBytes` free. */
-async function fill(leaveBytes: number): Promise<void> {
-  const { bavail, bsize } = await statfs(mountPoint);
-  writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, bavail * bsize - leaveBytes)));
+/**
+ * Fills the file system up to `leaveBytes` free: until ENOSPC, then gives that much back
+ * (the service may be writing meanwhile, so the free space read up front is no measure).
+ */
+function fill(leaveBytes: number): void {
+  const filler = join(mountPoint, 'filler');
+  const fd = openSync(filler, 'w');
+  const chunk = Buffer.alloc(1 << 20);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    closeSync(fd);
+  }
+  truncateSync(filler, Math.max(0, statSync(filler).size - leaveBytes));
 }
 
 describe.skipIf(mounted.status !== 0)('a full disk', () => {
@@ -52,8 +63,11 @@ describe.skipIf(mounted.status !== 0)('a full disk', () => {
     const res = await fetch(`${svc.url}/schematics`, { method: 'POST', body: 'customization:\n  extraKernelArgs: [disk.full=1]\n' });
     id = ((await res.json()) as { id: string }).id;
     // The release inputs are in place (a kernel download brings them), then the disk is full but for 1 MiB.
-    expect((await fetch(`${svc.url}/image/${id}/${version}/kernel-amd64`)).status).toBe(200);
-    await fill(1 << 20);
+    // Read to the end: a cold asset streams while it is built, and is cached only when its body ends.
+    const kernel = await fetch(`${svc.url}/image/${id}/${version}/kernel-amd64`);
+    expect(kernel.status).toBe(200);
+    await kernel.arrayBuffer();
+    fill(1 << 20);
   }, 120_000);
   afterAll(async () => {
     await svc?.stop();
