@@ -13,7 +13,7 @@ import { machineCondition, scrubPaths, statusOfSummary } from '../error-summary.
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
-import { InvalidSchematicError, SchematicStoreUnavailableError, StructureLimitError } from '../schematic/index.js';
+import { InvalidSchematicError, SchematicStoreUnavailableError } from '../schematic/index.js';
 import { InvalidAssetPathError } from '../talos/asset-path.js';
 import { UnknownPlatformError } from '../talos/platforms.js';
 import { InvalidVersionError } from '../talos/version.js';
@@ -57,7 +57,8 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   if ((parser.expose === true || err instanceof URIError) && typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
     return answer(parser.status, `invalid request: ${(err as Error).message}`);
   }
-  if (err instanceof InvalidSchematicError || err instanceof StructureLimitError) return answer(400, err.message);
+  // Structural limits reach here wrapped: as InvalidSchematicError from a body, InvalidReleaseError from a catalog.
+  if (err instanceof InvalidSchematicError) return answer(400, err.message);
   if (err instanceof InvalidVersionError) return answer(400, `${err.message}: use a Talos version such as v1.12.0`, 'none', 'MANIFEST_UNKNOWN');
   if (err instanceof VersionNotAvailableError) return answer(404, err.message, 'none', 'MANIFEST_UNKNOWN');
   if (err instanceof InvalidAssetPathError || err instanceof UnknownPlatformError) {

@@ -1,4 +1,3 @@
-export { CATALOG_LIMITS, checkStructure, parseYamlWithin, SCHEMATIC_LIMITS, StructureLimitError, type StructureLimits } from './limits.js';
 export { BOOTLOADERS, type Schematic } from './model.js';
 export {
   emptySchematic,
