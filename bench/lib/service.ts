@@ -8,9 +8,10 @@ import { startService, type ServiceProcess } from '../../test/helpers/server.js'
 
 export { ensureDevRelease };
 
+/** A factory on `env.IF_DATA_DIR` (the command line's `--data-dir` would override the variable), else on a new directory. */
 export async function startFactory(env: Record<string, string> = {}): Promise<ServiceProcess & { version: string }> {
   const release = await ensureDevRelease();
-  const svc = await startService(mkdtempSync(join(tmpdir(), 'if-bench-')), { IF_RELEASE_LAYOUT_DIR: release.layoutDir, ...env });
+  const svc = await startService(env.IF_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'if-bench-')), { IF_RELEASE_LAYOUT_DIR: release.layoutDir, ...env });
   return Object.assign(svc, { version: release.versions.at(-1)! });
 }
 
