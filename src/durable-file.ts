@@ -77,9 +77,9 @@ export async function ownedTempDir(parent: string, kind: string): Promise<string
 export const ATOMIC_TEMPORARY = /^\..+\.tmp$/;
 
 /**
- * Removes the temporaries (names matching `temporary`) in the shard
- * directories of `root` that no live process owns: what writes interrupted by
- * a kill left. Returns the paths removed.
+ * Removes the temporaries (files or directories whose names match
+ * `temporary`) in the shard directories of `root` that no live process owns:
+ * what writes interrupted by a kill left. Returns the paths removed.
  */
 export async function sweepTemporaries(root: string, temporary: RegExp, unownedAfterMs: number): Promise<string[]> {
   const removed: string[] = [];
@@ -87,7 +87,7 @@ export async function sweepTemporaries(root: string, temporary: RegExp, unownedA
     for (const name of await readdir(join(root, shard)).catch(() => [] as string[])) {
       const path = join(root, shard, name);
       if (!temporary.test(name) || !(await abandoned(path, name, unownedAfterMs))) continue;
-      await rm(path, { force: true });
+      await rm(path, { recursive: true, force: true });
       removed.push(path);
     }
   }

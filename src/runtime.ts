@@ -21,6 +21,7 @@ import type { Builder } from './jobs/spec.js';
 import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
+import { MATERIALIZE_TEMPORARY } from './release/materialize.js';
 import { ReleaseService } from './release/release.js';
 import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';
@@ -65,6 +66,11 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
       sweepTemporaries(join(config.dataDir, 'schematics'), ATOMIC_TEMPORARY, unownedAfterMs).then((paths) => {
         for (const path of paths) logger.info({ path }, 'removed the temporary of an interrupted schematic write');
       }),
+      ...['releases', 'extensions'].map((dir) =>
+        sweepTemporaries(join(config.dataDir, dir), MATERIALIZE_TEMPORARY, unownedAfterMs).then((paths) => {
+          for (const path of paths) logger.info({ path }, 'removed the temporary of an interrupted release unpack');
+        }),
+      ),
     ]).catch((error: Error) =>
       logger.warn({ err: error }, 'sweeping leftovers failed'),
     );

@@ -1,11 +1,16 @@
 // Builds a directory once: concurrent callers in this process share one build,
 // other processes race safely (each builds into its own temporary sibling and
-// the first rename wins), and a directory that exists is always complete.
+// the first rename wins), and a directory that exists is always complete. The
+// temporary carries its process's mark, so what a killed process left is swept.
 
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { OWNER_TAG } from '../ownership.js';
 
 const inflight = new Map<string, Promise<string>>();
+
+/** The temporary sibling a directory is built in: `.<name>.<owner>.tmp-XXXXXX`. */
+export const MATERIALIZE_TEMPORARY = /^\..+\.tmp-[A-Za-z0-9]{6}$/;
 
 export function materializeDirectory(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<string> {
   const running = inflight.get(finalDir);
@@ -18,7 +23,7 @@ export function materializeDirectory(finalDir: string, build: (tmpDir: string) =
 async function buildOnce(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<string> {
   if (await isDirectory(finalDir)) return finalDir;
   await mkdir(dirname(finalDir), { recursive: true });
-  const tmpDir = await mkdtemp(join(dirname(finalDir), `.${basename(finalDir)}.tmp-`));
+  const tmpDir = await mkdtemp(join(dirname(finalDir), `.${basename(finalDir)}.${OWNER_TAG}.tmp-`));
   try {
     await build(tmpDir);
     await rename(tmpDir, finalDir);

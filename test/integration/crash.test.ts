@@ -93,7 +93,7 @@ describe('crash safety of the schematic store', () => {
     }
   });
 
-  it('sweeps scratch and cache temporaries whose owner is gone at once, keeps those of live processes', async () => {
+  it('sweeps scratch, cache and release-unpack temporaries whose owner is gone at once, keeps those of live processes', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'if-test-'));
     const deadPid = spawnSync('true').pid!;
     const key = 'ab'.repeat(32);
@@ -103,15 +103,24 @@ describe('crash safety of the schematic store', () => {
       deadData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(deadPid)}-1`),
       deadMeta: join(dataDir, 'cache', 'ab', `.${key}.json.${tagOf(deadPid)}.0000.tmp`),
       deadSchematic: join(dataDir, 'schematics', 'ab', `.${key}.yaml.${tagOf(deadPid)}.0000.tmp`),
+      deadRelease: join(dataDir, 'releases', 'v1.12.0', `.imager-0123456789abcdef.${tagOf(deadPid)}.tmp-Ab12Cd`),
+      deadExtension: join(dataDir, 'extensions', key, `.amd64.${tagOf(deadPid)}.tmp-Ef34Gh`),
+      liveRelease: join(dataDir, 'releases', 'v1.12.0', `.imager-fedcba9876543210.${tagOf(process.pid)}.tmp-Ij56Kl`),
       liveBuild: join(dataDir, 'tmp', `build-${tagOf(process.pid)}-x3`),
       liveData: join(dataDir, 'cache', 'ab', `${key}.data.tmp-${tagOf(process.pid)}-2`),
     };
     for (const dir of [paths.deadBuild, paths.deadPull, paths.liveBuild, join(dataDir, 'cache', 'ab'), join(dataDir, 'schematics', 'ab')]) mkdirSync(dir, { recursive: true });
+    // Half-unpacked release and extension trees: directories with files in them.
+    for (const dir of [paths.deadRelease, paths.deadExtension, paths.liveRelease]) {
+      mkdirSync(join(dir, 'usr', 'install'), { recursive: true });
+      writeFileSync(join(dir, 'usr', 'install', 'vmlinuz'), 'half-written');
+    }
     for (const file of [paths.deadData, paths.deadMeta, paths.deadSchematic, paths.liveData]) writeFileSync(file, Buffer.alloc(1 << 20));
     const svc = await startService(dataDir, { IF_BUILD_TIMEOUT_SECONDS: '3600' });
     try {
-      await until('the sweep', () => ![paths.deadBuild, paths.deadPull, paths.deadData, paths.deadMeta, paths.deadSchematic].some((p) => existsSync(p)));
+      await until('the sweep', () => ![paths.deadBuild, paths.deadPull, paths.deadData, paths.deadMeta, paths.deadSchematic, paths.deadRelease, paths.deadExtension].some((p) => existsSync(p)));
       expect(existsSync(paths.liveBuild)).toBe(true);
+      expect(existsSync(join(paths.liveRelease, 'usr', 'install', 'vmlinuz'))).toBe(true);
       expect(existsSync(paths.liveData)).toBe(true);
     } finally {
       await svc.stop();
