@@ -113,6 +113,11 @@ describe.skipIf(SKIP !== undefined)('web UI in Chromium', () => {
       // Partial update: the step came without a page load, and its URL can be shared.
       expect(new URL(page.url()).search).toBe('?target=metal');
       expect(await page.locator('#version').inputValue()).toBe('v1.12.0');
+      // Grouped by minor release, newest first.
+      expect(await page.locator('#version optgroup').evaluateAll((groups) => groups.map((g) => `${g.getAttribute('label')}: ${[...g.querySelectorAll('option')].map((o) => o.value).join(',')}`))).toEqual([
+        'Talos 1.12: v1.12.0',
+        'Talos 1.7: v1.7.6',
+      ]);
       await inspect(page, '2-version', { axe: true });
       await page.getByRole('button', { name: 'Next' }).click();
 

@@ -105,6 +105,19 @@ function versionLabel(v: TalosVersion, stable: TalosVersion | undefined): string
   return v.prerelease.length > 0 ? `${versionTag(v)} (pre-release)` : versionTag(v);
 }
 
+/** The versions as options grouped by minor release (`Talos 1.12`), in the order given. */
+function versionOptions(versions: readonly TalosVersion[], isSelected: (v: TalosVersion) => boolean, stable: TalosVersion | undefined): Html[] {
+  const groups = new Map<string, TalosVersion[]>();
+  for (const v of versions) {
+    const minor = `${v.major}.${v.minor}`;
+    groups.set(minor, [...(groups.get(minor) ?? []), v]);
+  }
+  return [...groups].map(
+    ([minor, members]) =>
+      html`<optgroup label="Talos ${minor}">${members.map((v) => html`<option value="${versionTag(v)}"${isSelected(v) ? html` selected` : ''}>${versionLabel(v, stable)}</option>`)}</optgroup>`,
+  );
+}
+
 function extensionItem(e: ExtensionRef, checked: boolean): Html {
   const search = `${e.repository} ${e.description} ${e.author}`.toLowerCase();
   return html`<li class="extension" data-search="${search}"><label class="choice"><input type="checkbox" name="extensions" value="${e.repository}"${checked ? html` checked` : ''}>
@@ -213,9 +226,7 @@ export function stepPage(step: Step, extras: { filter: string; values?: Customiz
           : stepForm(
               step,
               html`<div class="field"><label for="version">Talos version</label>
-<select id="version" name="version">${versions.map(
-                (v) => html`<option value="${versionTag(v)}"${step.defaultVersion && v.compare(step.defaultVersion) === 0 ? html` selected` : ''}>${versionLabel(v, step.defaultVersion)}</option>`,
-              )}</select></div>`,
+<select id="version" name="version">${versionOptions(versions, (v) => step.defaultVersion !== undefined && v.compare(step.defaultVersion) === 0, step.defaultVersion)}</select></div>`,
             );
       break;
     }
@@ -395,10 +406,11 @@ ${fieldError('form', p.errors.form)}
 <textarea id="yaml" name="yaml" rows="12" spellcheck="false" required${describedBy('yaml', false, p.errors.yaml)}>${p.yaml}</textarea>
 ${fieldError('yaml', p.errors.yaml)}</div>
 <div class="field"><label for="paste-version">Talos version</label>
-<select id="paste-version" name="version">${p.versions.map((v) => {
-      const selected = p.version ? versionTag(v) === p.version : p.defaultVersion !== undefined && v.compare(p.defaultVersion) === 0;
-      return html`<option value="${versionTag(v)}"${selected ? html` selected` : ''}>${versionLabel(v, p.defaultVersion)}</option>`;
-    })}</select></div>
+<select id="paste-version" name="version">${versionOptions(
+      p.versions,
+      (v) => (p.version ? versionTag(v) === p.version : p.defaultVersion !== undefined && v.compare(p.defaultVersion) === 0),
+      p.defaultVersion,
+    )}</select></div>
 <div class="field"><label for="paste-platform">Platform</label>
 <select id="paste-platform" name="platform">${p.platforms.map(
       (pl) => html`<option value="${pl.name}"${pl.name === (p.platform ?? 'metal') ? html` selected` : ''}>${pl.label}</option>`,
