@@ -8,5 +8,5 @@ export { DEFAULT_VOLUME_ID, type IsoBiosBoot, type IsoEfiBoot, type IsoHybrid, t
 export { planIso, type IsoPlan } from './plan.js';
 export { isoChunks, writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';
 export { IsoReader, type BootCatalog, type BootCatalogEntry, type IsoEntry, type VolumeInfo } from './reader.js';
-export { seededGuid } from './guid.js';
-export { BASIC_DATA_TYPE, ESP_TYPE, type GptPartition } from './system-area.js';
+/** The hybrid GPT's GUIDs from `hybrid.guidSeed` (roles 'disk', 'partition-1', 'partition-2'). */
+export { seededGuid } from '../gpt.js';

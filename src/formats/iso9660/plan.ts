@@ -16,24 +16,15 @@
 //   end            backup GPT in the image's last 63 sectors
 
 import { promises as fs } from 'node:fs';
+import type { GptLayout } from '../gpt.js';
 import { BLOCK, FIRST_DESCRIPTOR, PARTITION_OFFSET_BLOCKS, SECTOR, SECTORS_PER_BLOCK, PLATFORM_EFI, PLATFORM_X86 } from './constants.js';
 import { bootRecordDescriptor, primaryDescriptor, terminatorDescriptor, type VolumeIdentity } from './descriptors.js';
 import { rootRecord } from './directory.js';
 import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInfo, paddedSectors } from './el-torito.js';
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
-import { seededGuid } from './guid.js';
 import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoHybrid, type IsoWriteOptions } from './options.js';
-import {
-  ATTR_READ_ONLY,
-  ATTR_REQUIRED,
-  BASIC_DATA_TYPE,
-  ESP_TYPE,
-  GPT_BACKUP_SECTORS,
-  encodeGpt,
-  encodeProtectiveMbr,
-  type GptPartition,
-} from './system-area.js';
+import { GPT_BACKUP_SECTORS, systemArea } from './system-area.js';
 import type { IsoFileSource, IsoTree } from './tree.js';
 import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } from './tree-layout.js';
 
@@ -61,7 +52,7 @@ export interface IsoPlan {
   catalogBlock?: number;
   /** The appended ESP: first block, source size, and blocks it takes with its padding. */
   esp?: { block: number; size: number; blocks: number };
-  gpt?: { diskGuid: string; partitions: GptPartition[] };
+  gpt?: GptLayout;
 }
 
 async function sourceBytes(source: IsoFileSource): Promise<Buffer> {
@@ -155,33 +146,16 @@ function assignBlocks(layout: TreeLayout, boot: Boot, options: IsoWriteOptions):
 }
 
 /** Sector 0 and the GPTs: the ISO data as partition 1 (from the partition-relative copy on), the ESP as partition 2. */
-function systemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): { gpt: NonNullable<IsoPlan['gpt']>; head: Buffer; backup: Buffer } {
-  const partitions: GptPartition[] = [
-    {
-      number: 1,
-      type: BASIC_DATA_TYPE,
-      guid: seededGuid(hybrid.guidSeed, 'partition-1'),
-      firstSector: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK,
-      lastSector: map.isoEnd * SECTORS_PER_BLOCK - 1,
-      attributes: ATTR_REQUIRED | ATTR_READ_ONLY,
-      name: 'ISO9660',
-    },
-  ];
-  if (map.esp !== undefined) {
-    partitions.push({
-      number: 2,
-      type: ESP_TYPE,
-      guid: seededGuid(hybrid.guidSeed, 'partition-2'),
-      firstSector: map.esp * SECTORS_PER_BLOCK,
-      lastSector: (map.esp + map.espBlocks) * SECTORS_PER_BLOCK - 1,
-      attributes: 0n,
-      name: 'EFI',
-    });
-  }
-  const gpt = { diskGuid: seededGuid(hybrid.guidSeed, 'disk'), partitions };
-  const encoded = encodeGpt({ ...gpt, totalSectors: map.totalSectors, firstUsable: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK });
-  const mbr = encodeProtectiveMbr(map.totalSectors, hybrid.mbrBootCode, hybrid.grub2Mbr ? boot.biosFile!.block : undefined);
-  return { gpt, head: Buffer.concat([mbr, encoded.primary]), backup: encoded.backup };
+function hybridSystemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): ReturnType<typeof systemArea> {
+  return systemArea({
+    guidSeed: hybrid.guidSeed,
+    totalSectors: map.totalSectors,
+    isoStartSector: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK,
+    isoEndSector: map.isoEnd * SECTORS_PER_BLOCK,
+    ...(map.esp !== undefined ? { esp: { firstSector: map.esp * SECTORS_PER_BLOCK, sectors: map.espBlocks * SECTORS_PER_BLOCK } } : {}),
+    ...(hybrid.mbrBootCode ? { mbrBootCode: hybrid.mbrBootCode } : {}),
+    ...(hybrid.grub2Mbr ? { grub2ImageBlock: boot.biosFile!.block } : {}),
+  });
 }
 
 function catalogEntries(boot: Boot, map: BlockMap): CatalogEntry[] {
@@ -222,7 +196,7 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
 
   const regions: Region[] = [];
   const bytes = (block: number, data: Buffer): void => void regions.push({ at: block * BLOCK, kind: 'bytes', data });
-  const area = options.hybrid ? systemArea(options.hybrid, map, boot) : undefined;
+  const area = options.hybrid ? hybridSystemArea(options.hybrid, map, boot) : undefined;
   if (area) regions.push({ at: 0, kind: 'bytes', data: area.head });
 
   const descriptor = (start: number, shift: number, blocks: number): Buffer =>
