@@ -3,7 +3,6 @@
 // (plan.ts lays the image out, writer.ts streams it) and a reader for checks.
 
 export { Iso9660Error } from './errors.js';
-export { IsoTree, type IsoDirectory, type IsoFile, type IsoFileSource, type IsoNode, type IsoSymlink } from './tree.js';
 export { DEFAULT_VOLUME_ID, type IsoBiosBoot, type IsoEfiBoot, type IsoHybrid, type IsoWriteOptions } from './options.js';
 export { planIso, type IsoPlan } from './plan.js';
 export { isoChunks, writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';

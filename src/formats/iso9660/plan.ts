@@ -16,6 +16,7 @@
 //   end            backup GPT in the image's last 63 sectors
 
 import { promises as fs } from 'node:fs';
+import type { FileSource, FileTree } from '../file-tree.js';
 import type { GptLayout } from '../gpt.js';
 import { BLOCK, FIRST_DESCRIPTOR, PARTITION_OFFSET_BLOCKS, SECTOR, SECTORS_PER_BLOCK, PLATFORM_EFI, PLATFORM_X86 } from './constants.js';
 import { bootRecordDescriptor, primaryDescriptor, terminatorDescriptor, type VolumeIdentity } from './descriptors.js';
@@ -25,7 +26,6 @@ import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoHybrid, type IsoWriteOptions } from './options.js';
 import { GPT_BACKUP_SECTORS, systemArea } from './system-area.js';
-import type { IsoFileSource, IsoTree } from './tree.js';
 import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } from './tree-layout.js';
 
 export type { FilePlan } from './tree-layout.js';
@@ -39,7 +39,7 @@ const MAX_BOOT_IMAGE = 64 << 20;
 export type Region =
   | { at: number; kind: 'bytes'; data: Buffer }
   | { at: number; kind: 'file'; file: FilePlan }
-  | { at: number; kind: 'esp'; source: IsoFileSource; size: number };
+  | { at: number; kind: 'esp'; source: FileSource; size: number };
 
 export interface IsoPlan {
   /** Image size in bytes (a whole number of 2048-byte blocks). */
@@ -55,7 +55,7 @@ export interface IsoPlan {
   gpt?: GptLayout;
 }
 
-async function sourceBytes(source: IsoFileSource): Promise<Buffer> {
+async function sourceBytes(source: FileSource): Promise<Buffer> {
   return 'data' in source ? Buffer.from(source.data) : fs.readFile(source.path);
 }
 
@@ -73,7 +73,7 @@ interface Boot {
   efiFile?: FilePlan;
   /** The El Torito EFI entry is the appended ESP. */
   efiOnEsp: boolean;
-  esp?: { source: IsoFileSource; size: number };
+  esp?: { source: FileSource; size: number };
 }
 
 async function resolveBoot(layout: TreeLayout, options: IsoWriteOptions): Promise<Boot> {
@@ -166,7 +166,7 @@ function catalogEntries(boot: Boot, map: BlockMap): CatalogEntry[] {
   return entries;
 }
 
-export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Promise<IsoPlan> {
+export async function planIso(tree: FileTree, options: IsoWriteOptions = {}): Promise<IsoPlan> {
   const date = options.date ?? new Date(0);
   const fileDate = options.fileDate ?? date;
   const identity: VolumeIdentity = {

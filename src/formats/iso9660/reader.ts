@@ -11,7 +11,7 @@ import { parseDescriptorDate, parseRecordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { parsePathTable, type PathTableRecord } from './path-table.js';
 import { decodeSymlink, parseSusp, type SuspEntry } from './susp.js';
-import { splitPath } from './tree.js';
+import { splitPath } from '../file-tree.js';
 import { readExactly } from '../read-at.js';
 
 export interface VolumeInfo {

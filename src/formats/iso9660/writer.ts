@@ -6,11 +6,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { FileSource, FileTree } from '../file-tree.js';
 import { BLOCK } from './constants.js';
 import { Iso9660Error } from './errors.js';
 import type { IsoWriteOptions } from './options.js';
 import { planIso, type IsoPlan, type Region } from './plan.js';
-import type { IsoFileSource, IsoTree } from './tree.js';
 
 const ZEROS = Buffer.alloc(1 << 20);
 
@@ -19,7 +19,7 @@ function* zeros(count: number): Generator<Buffer> {
 }
 
 /** A source's bytes, checked against the size the plan was made with. */
-async function* contents(source: IsoFileSource, size: number, what: string): AsyncGenerator<Buffer> {
+async function* contents(source: FileSource, size: number, what: string): AsyncGenerator<Buffer> {
   if ('data' in source) {
     if (source.data.length !== size) throw new Iso9660Error(`iso9660: ${what} changed size while the image was written`);
     yield Buffer.from(source.data.buffer, source.data.byteOffset, source.data.length);
@@ -72,7 +72,7 @@ export interface IsoWriteResult {
 }
 
 /** Writes an ISO image to a file (created or truncated) or into a stream (which is ended). */
-export async function writeIso(tree: IsoTree, out: string | Writable, options: IsoWriteOptions = {}): Promise<IsoWriteResult> {
+export async function writeIso(tree: FileTree, out: string | Writable, options: IsoWriteOptions = {}): Promise<IsoWriteResult> {
   const plan = await planIso(tree, options);
   await writePlannedIso(plan, out);
   return { size: plan.size, plan };

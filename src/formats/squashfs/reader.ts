@@ -21,7 +21,7 @@ import { decodeInode, type DirectoryInode, type FileInode, type Inode } from './
 import { MetadataReader } from './metadata-reader.js';
 import { unpackRef, type MetadataRef } from './metadata-writer.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
-import { splitPath } from './tree.js';
+import { splitPath } from '../file-tree.js';
 
 export type EntryType = 'directory' | 'file' | 'symlink' | 'block-device' | 'char-device' | 'fifo' | 'socket';
 
