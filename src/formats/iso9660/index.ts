@@ -5,7 +5,7 @@
 export { Iso9660Error } from './errors.js';
 export { DEFAULT_VOLUME_ID, type IsoBiosBoot, type IsoEfiBoot, type IsoHybrid, type IsoWriteOptions } from './options.js';
 export { planIso, type IsoPlan } from './plan.js';
-export { isoChunks, writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';
+export { writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';
 export { IsoReader, type BootCatalog, type BootCatalogEntry, type IsoEntry, type VolumeInfo } from './reader.js';
 /** The hybrid GPT's GUIDs from `hybrid.guidSeed` (roles 'disk', 'partition-1', 'partition-2'). */
 export { seededGuid } from '../gpt.js';

@@ -6,17 +6,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { zeroChunks } from '../disk/sparse.js';
 import type { FileSource, FileTree } from '../file-tree.js';
 import { BLOCK } from './constants.js';
 import { Iso9660Error } from './errors.js';
 import type { IsoWriteOptions } from './options.js';
 import { planIso, type IsoPlan, type Region } from './plan.js';
-
-const ZEROS = Buffer.alloc(1 << 20);
-
-function* zeros(count: number): Generator<Buffer> {
-  for (let left = count; left > 0; left -= ZEROS.length) yield left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left);
-}
 
 /** A source's bytes, checked against the size the plan was made with. */
 async function* contents(source: FileSource, size: number, what: string): AsyncGenerator<Buffer> {
@@ -42,19 +37,19 @@ async function* regionBytes(region: Region): AsyncGenerator<Buffer> {
     const { file } = region;
     if (file.data) yield file.data;
     else yield* contents(file.source, file.size, file.path);
-    yield* zeros((BLOCK - (file.size % BLOCK)) % BLOCK);
+    yield* zeroChunks((BLOCK - (file.size % BLOCK)) % BLOCK);
   } else {
     yield* contents(region.source, region.size, 'the ESP image');
-    yield* zeros((BLOCK - (region.size % BLOCK)) % BLOCK);
+    yield* zeroChunks((BLOCK - (region.size % BLOCK)) % BLOCK);
   }
 }
 
 /** The whole image as a sequence of buffers. */
-export async function* isoChunks(plan: IsoPlan): AsyncGenerator<Buffer> {
+async function* isoChunks(plan: IsoPlan): AsyncGenerator<Buffer> {
   let position = 0;
   for (const region of plan.regions) {
     if (region.at < position) throw new Iso9660Error(`iso9660: internal layout error: region at ${region.at} overlaps ${position}`);
-    yield* zeros(region.at - position);
+    yield* zeroChunks(region.at - position);
     position = region.at;
     for await (const chunk of regionBytes(region)) {
       position += chunk.length;
@@ -62,7 +57,7 @@ export async function* isoChunks(plan: IsoPlan): AsyncGenerator<Buffer> {
     }
   }
   if (position > plan.size) throw new Iso9660Error(`iso9660: internal layout error: wrote ${position} of ${plan.size} bytes`);
-  yield* zeros(plan.size - position);
+  yield* zeroChunks(plan.size - position);
 }
 
 export interface IsoWriteResult {
