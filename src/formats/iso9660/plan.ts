@@ -25,7 +25,7 @@ import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInf
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoHybrid, type IsoWriteOptions } from './options.js';
-import { GPT_BACKUP_SECTORS, systemArea } from './system-area.js';
+import { GPT_BACKUP_SECTORS, type SystemArea, systemArea } from './system-area.js';
 import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } from './tree-layout.js';
 
 export type { FilePlan } from './tree-layout.js';
@@ -146,7 +146,7 @@ function assignBlocks(layout: TreeLayout, boot: Boot, options: IsoWriteOptions):
 }
 
 /** Sector 0 and the GPTs: the ISO data as partition 1 (from the partition-relative copy on), the ESP as partition 2. */
-function hybridSystemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): ReturnType<typeof systemArea> {
+function hybridSystemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): SystemArea {
   return systemArea({
     guidSeed: hybrid.guidSeed,
     totalSectors: map.totalSectors,
