@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FatTree, espSectorsPerCluster, planFat, writeFatImage } from '../src/formats/fat/index.js';
+import { espSectorsPerCluster, planFat, writeFatImage } from '../src/formats/fat/index.js';
+import { FileTree } from '../src/formats/file-tree.js';
 import { ensureDevRelease, ratio } from './lib/service.js';
 import { measure, median } from './lib/timing.js';
 import { numberOption } from './lib/args.js';
@@ -54,8 +55,9 @@ async function compare(name: string, root: string, size: number, readOnly?: stri
   for (let i = 0; i < RUNS; i++) {
     oursRuns.push(
       await measure(async () => {
-        const tree = await FatTree.fromDirectory(root);
-        if (readOnly) tree.file(readOnly, { path: join(root, readOnly) }, { readOnly: true });
+        const tree = await FileTree.fromDirectory(root);
+        // FAT marks a file no one may write read-only.
+        if (readOnly && tree.remove(readOnly)) tree.file(readOnly, { path: join(root, readOnly) }, { mode: 0o444 });
         await writeFatImage(await planFat(tree, { size, sectorsPerCluster: spc, label: 'EFI' }), ours);
       }),
     );

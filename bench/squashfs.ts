@@ -12,7 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SquashfsTree, writeSquashfs, type WriteCompression } from '../src/formats/squashfs/index.js';
+import { FileTree } from '../src/formats/file-tree.js';
+import { writeSquashfs, type WriteCompression } from '../src/formats/squashfs/index.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -48,7 +49,7 @@ async function best(run: () => Promise<void> | void): Promise<number> {
 }
 
 try {
-  const input = await SquashfsTree.fromDirectory(tree);
+  const input = await FileTree.fromDirectory(tree);
   const du = execFileSync('du', ['-sb', tree], { encoding: 'utf8' }).split('\t')[0];
   console.log(`tree ${tree} (${(Number(du) / 2 ** 20).toFixed(1)} MiB), best of ${runs} run(s)`);
   console.log('compression | ours s | mksquashfs s | time ratio | ours MiB | mksquashfs MiB | size ratio');

@@ -1,5 +1,6 @@
-// GUID Partition Table with a protective MBR, laid out the way
-// siderolabs/go-blockdevice (partitioning/gpt) writes it into a new disk
+// GUID Partition Table with a protective MBR: the one GPT writer, for disk
+// images and for the hybrid ISO's system area. By default it is laid out the
+// way siderolabs/go-blockdevice (partitioning/gpt) writes it into a new disk
 // image, for 512- and 4096-byte sectors:
 //
 // - sector 0: protective MBR, one partition of type 0xEE from LBA 1 over the
@@ -14,6 +15,11 @@
 //   the allocatable space ends at the last usable LBA rounded down to it;
 // - GUIDs are stored mixed-endian; names are UTF-16LE, at most 36 units.
 //
+// xorriso's hybrid ISO (iso9660/system-area.ts) asks for more entries (248,
+// filling the space up to the ISO partition at 32 KiB), the compat first
+// usable LBA, sector alignment, and a protective partition whose end CHS comes
+// from a 64 heads x 32 sectors geometry.
+//
 // The Talos imager makes images reproducible with label-derived GUIDs:
 // guidFromLabel() is google/uuid's NewHash(sha256, Nil, label, 8), i.e. the
 // first 16 bytes of SHA-256(16 zero bytes ‖ label) with the version nibble set
@@ -27,9 +33,9 @@ import { DiskFormatError } from './disk/errors.js';
 import { type Extent, bytesExtent } from './disk/sparse.js';
 import { readExactly } from './read-at.js';
 
+/** Entries go-blockdevice (and most tools) write. */
 export const GPT_ENTRY_COUNT = 128;
 export const GPT_ENTRY_SIZE = 128;
-const ENTRIES_BYTES = GPT_ENTRY_COUNT * GPT_ENTRY_SIZE;
 const HEADER_SIZE = 92;
 const SIGNATURE = 'EFI PART';
 const REVISION = 0x0001_0000;
@@ -40,6 +46,7 @@ export const GPT_TYPE = {
   efiSystem: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
   biosBoot: '21686148-6449-6E6F-744E-656564454649',
   linuxFilesystem: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+  basicData: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7',
 } as const;
 
 /** Partition attribute bits (UEFI spec 5.3.3). */
@@ -47,6 +54,8 @@ export const GPT_ATTR = {
   requiredPartition: 1n << 0n,
   noBlockIoProtocol: 1n << 1n,
   legacyBiosBootable: 1n << 2n,
+  /** Basic data partitions: read-only (what xorriso sets on the ISO partition). */
+  readOnly: 1n << 60n,
 } as const;
 
 // ---- GUIDs ----------------------------------------------------------------
@@ -57,12 +66,24 @@ function formatGuid(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toUpperCase();
 }
 
-/** Label-derived UUIDv8, as Talos' makefs.GUIDFromLabel (see the file comment). */
-export function guidFromLabel(label: string): string {
-  const bytes = createHash('sha256').update(Buffer.alloc(16)).update(label, 'utf8').digest().subarray(0, 16);
+/** A version 8 ("custom", RFC 9562) UUID made of the first 16 bytes of the SHA-256 of `parts`. */
+function sha256Guid(...parts: ReadonlyArray<string | Uint8Array>): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  const bytes = hash.digest().subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x80;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   return formatGuid(bytes.toString('hex'));
+}
+
+/** Label-derived UUIDv8, as Talos' makefs.GUIDFromLabel (see the file comment). */
+export function guidFromLabel(label: string): string {
+  return sha256Guid(Buffer.alloc(16), label);
+}
+
+/** The hybrid ISO's GUIDs: SHA-256(seed NUL role), so the same seed and role always give the same GUID. */
+export function seededGuid(seed: string, role: string): string {
+  return sha256Guid(seed, '\0', role);
 }
 
 /** A GUID's 16 bytes as GPT stores them: the first three fields little-endian. */
@@ -100,6 +121,10 @@ export interface GptSpec {
   partitions: readonly GptPartitionSpec[];
   /** Device I/O size; the alignment is the larger of it and 1 MiB. */
   ioSize?: number;
+  /** Bytes partitions are aligned to, instead of the above (the hybrid ISO: one sector). */
+  alignment?: number;
+  /** Entries in each array (default 128; the hybrid ISO has 248). */
+  entryCount?: number;
   /** LBAs left free between the primary header and its entries (go-blockdevice WithSkipLBAs). */
   skipLbas?: number;
   /** First usable LBA right after the entries instead of 1 MiB-aligned (go-blockdevice WithCompatFirstUsableLBA). */
@@ -130,6 +155,7 @@ export interface GptLayout {
   lastUsableLba: number;
   primaryEntriesLba: number;
   backupEntriesLba: number;
+  entryCount: number;
   /** Alignment in sectors. */
   alignment: number;
   partitions: GptPartition[];
@@ -160,13 +186,15 @@ export function planGpt(spec: GptSpec): GptLayout {
   const ss = spec.sectorSize ?? 512;
   checkSectorSize(ss);
   const skip = spec.skipLbas ?? 0;
+  const entryCount = spec.entryCount ?? GPT_ENTRY_COUNT;
+  if (!Number.isInteger(entryCount) || entryCount < 1 || entryCount * GPT_ENTRY_SIZE > MIB) throw new DiskFormatError(`gpt: ${entryCount} entries is not 1..${MIB / GPT_ENTRY_SIZE}`);
   const lastLba = Math.floor(spec.size / ss) - 1;
   if (!Number.isSafeInteger(lastLba) || lastLba < 33) throw new DiskFormatError(`gpt: a disk of ${spec.size} bytes is too small for a GPT`);
-  const entrySectors = Math.ceil(ENTRIES_BYTES / ss);
+  const entrySectors = Math.ceil((entryCount * GPT_ENTRY_SIZE) / ss);
   const primaryEntriesLba = 2 + skip;
   const backupEntriesLba = lastLba - entrySectors;
   const lastUsableLba = backupEntriesLba - 1;
-  const alignment = Math.ceil(Math.max(spec.ioSize ?? ss, MIB) / ss);
+  const alignment = Math.ceil((spec.alignment ?? Math.max(spec.ioSize ?? ss, MIB)) / ss);
   let firstUsableLba = primaryEntriesLba + entrySectors;
   if (!spec.compatFirstUsableLba) firstUsableLba = alignUp(firstUsableLba, alignment);
   guidToBytes(spec.diskGuid);
@@ -174,7 +202,7 @@ export function planGpt(spec: GptSpec): GptLayout {
   const partitions: GptPartition[] = [];
   let next = firstUsableLba;
   for (const [i, p] of spec.partitions.entries()) {
-    if (i >= GPT_ENTRY_COUNT) throw new DiskFormatError(`gpt: more than ${GPT_ENTRY_COUNT} partitions`);
+    if (i >= entryCount) throw new DiskFormatError(`gpt: more than ${entryCount} partitions`);
     nameBytes(p.name);
     const low = alignUp(next, alignment);
     const high = alignDown(lastUsableLba, alignment);
@@ -201,7 +229,7 @@ export function planGpt(spec: GptSpec): GptLayout {
     });
     next = lastLbaOfPart + 1;
   }
-  return { sectorSize: ss, lastLba, diskGuid: spec.diskGuid.toUpperCase(), firstUsableLba, lastUsableLba, primaryEntriesLba, backupEntriesLba, alignment, partitions };
+  return { sectorSize: ss, lastLba, diskGuid: spec.diskGuid.toUpperCase(), firstUsableLba, lastUsableLba, primaryEntriesLba, backupEntriesLba, entryCount, alignment, partitions };
 }
 
 // ---- encoding ---------------------------------------------------------------
@@ -211,6 +239,12 @@ export interface GptEncodeOptions {
   bootablePmbr?: boolean;
   /** Up to 446 bytes of MBR boot code placed before the partition table. */
   mbrBootCode?: Uint8Array;
+  /**
+   * Geometry for the protective partition's end CHS address (xorriso: 64
+   * heads x 32 sectors, FE FF FF past cylinder 1023); without it the end is
+   * FF FF FF, as go-blockdevice writes.
+   */
+  mbrGeometry?: { heads: number; sectorsPerTrack: number };
 }
 
 export interface EncodedGpt {
@@ -219,8 +253,17 @@ export interface EncodedGpt {
   /** One sector each. */
   primaryHeader: Buffer;
   backupHeader: Buffer;
-  /** 16 KiB, written at both entry arrays. */
+  /** The entry array (16 KiB for 128 entries), written at both places. */
   entries: Buffer;
+}
+
+/** A CHS address in the given geometry; beyond cylinder 1023, the customary maximum. */
+function chs(lba: number, geometry: NonNullable<GptEncodeOptions['mbrGeometry']>): number[] {
+  const cylinder = Math.floor(lba / (geometry.heads * geometry.sectorsPerTrack));
+  if (cylinder > 1023) return [0xfe, 0xff, 0xff];
+  const head = Math.floor(lba / geometry.sectorsPerTrack) % geometry.heads;
+  const sector = (lba % geometry.sectorsPerTrack) + 1;
+  return [head, sector | ((cylinder >> 8) << 6), cylinder & 0xff];
 }
 
 function encodeProtectiveMbr(layout: GptLayout, options: GptEncodeOptions): Buffer {
@@ -233,7 +276,7 @@ function encodeProtectiveMbr(layout: GptLayout, options: GptEncodeOptions): Buff
   out[e] = options.bootablePmbr ? 0x80 : 0x00;
   out.set([0x00, 0x02, 0x00], e + 1);
   out[e + 4] = 0xee;
-  out.set([0xff, 0xff, 0xff], e + 5);
+  out.set(options.mbrGeometry ? chs(layout.lastLba, options.mbrGeometry) : [0xff, 0xff, 0xff], e + 5);
   out.writeUInt32LE(1, e + 8);
   out.writeUInt32LE(Math.min(layout.lastLba, 0xffff_ffff), e + 12);
   out[510] = 0x55;
@@ -241,9 +284,9 @@ function encodeProtectiveMbr(layout: GptLayout, options: GptEncodeOptions): Buff
   return out;
 }
 
-function encodeEntries(partitions: readonly GptPartition[]): Buffer {
-  const out = Buffer.alloc(ENTRIES_BYTES);
-  for (const p of partitions) {
+function encodeEntries(layout: GptLayout): Buffer {
+  const out = Buffer.alloc(layout.entryCount * GPT_ENTRY_SIZE);
+  for (const p of layout.partitions) {
     const at = (p.number - 1) * GPT_ENTRY_SIZE;
     guidToBytes(p.type).copy(out, at);
     guidToBytes(p.guid).copy(out, at + 16);
@@ -266,7 +309,7 @@ function encodeHeader(layout: GptLayout, entriesCrc: number, primary: boolean): 
   out.writeBigUInt64LE(BigInt(layout.lastUsableLba), 48);
   guidToBytes(layout.diskGuid).copy(out, 56);
   out.writeBigUInt64LE(BigInt(primary ? layout.primaryEntriesLba : layout.backupEntriesLba), 72);
-  out.writeUInt32LE(GPT_ENTRY_COUNT, 80);
+  out.writeUInt32LE(layout.entryCount, 80);
   out.writeUInt32LE(GPT_ENTRY_SIZE, 84);
   out.writeUInt32LE(entriesCrc, 88);
   out.writeUInt32LE(crc32(out.subarray(0, HEADER_SIZE)), 16);
@@ -274,7 +317,7 @@ function encodeHeader(layout: GptLayout, entriesCrc: number, primary: boolean): 
 }
 
 export function encodeGpt(layout: GptLayout, options: GptEncodeOptions = {}): EncodedGpt {
-  const entries = encodeEntries(layout.partitions);
+  const entries = encodeEntries(layout);
   const crc = crc32(entries);
   return {
     protectiveMbr: encodeProtectiveMbr(layout, options),
@@ -321,6 +364,7 @@ interface ParsedHeader {
   lastUsableLba: number;
   diskGuid: string;
   entriesLba: number;
+  entryCount: number;
   entries: Buffer;
 }
 
@@ -345,6 +389,7 @@ async function parseHeader(readAt: ReadAt, lba: number, ss: number): Promise<Par
     lastUsableLba: Number(h.readBigUInt64LE(48)),
     diskGuid: guidFromBytes(h.subarray(56, 72)),
     entriesLba,
+    entryCount: count,
     entries: entrySize === GPT_ENTRY_SIZE ? entries : repack(entries, count, entrySize),
   };
 }
@@ -402,7 +447,8 @@ async function readWithSectorSize(readAt: ReadAt, diskSize: number, ss: number):
     firstUsableLba: header.firstUsableLba,
     lastUsableLba: header.lastUsableLba,
     primaryEntriesLba: primary?.entriesLba ?? 2,
-    backupEntriesLba: backup?.entriesLba ?? lastLba - Math.ceil(ENTRIES_BYTES / ss),
+    backupEntriesLba: backup?.entriesLba ?? lastLba - Math.ceil((header.entryCount * GPT_ENTRY_SIZE) / ss),
+    entryCount: header.entryCount,
     partitions: parseEntries(header.entries, ss),
     protectiveMbr: parseProtectiveMbr(await readAt(0, 512)),
     primaryValid: primary !== undefined,

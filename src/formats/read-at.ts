@@ -1,7 +1,19 @@
 // Positional reads that do not stop at a short read: the one loop every
-// reader of a file format (GPT, FAT, ISO 9660, PE, squashfs) uses.
+// reader of a file format (GPT, FAT, ISO 9660, PE, squashfs) uses, and the
+// one way those readers open their image.
 
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
+
+/** Opens `path` read-only for `init`, whose result owns the handle; if `init` fails, the handle is closed. */
+export async function openForReader<T>(path: string, init: (handle: FileHandle) => Promise<T>): Promise<T> {
+  const handle = await open(path, 'r');
+  try {
+    return await init(handle);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
 
 /** Up to `length` bytes at `position`: fewer only where the file ends. */
 export async function readUpTo(handle: FileHandle, position: number, length: number): Promise<Buffer> {

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IsoTree, writeIso } from '../../src/formats/iso9660/index.js';
+import { writeIso } from '../../src/formats/iso9660/index.js';
+import { FileTree } from '../../src/formats/file-tree.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { buildIsoProbeInitramfs, parseIsoProbe } from '../helpers/iso-kernel.js';
 import { snapshot } from '../helpers/squashfs-oracle.js';
@@ -37,7 +38,7 @@ describe.skipIf(qemuSkipReason() !== undefined)("Linux's isofs reads our tree, w
       ]),
     );
     const image = join(work, 'probe.iso');
-    await writeIso(await IsoTree.fromDirectory(src), image, { volumeId: 'PROBE', date: new Date('2023-11-14T22:13:13Z'), hybrid: { guidSeed: 'probe' } });
+    await writeIso(await FileTree.fromDirectory(src), image, { volumeId: 'PROBE', date: new Date('2023-11-14T22:13:13Z'), hybrid: { guidSeed: 'probe' } });
     const initrd = join(work, 'probe.cpio');
     await buildIsoProbeInitramfs(release, boot.kernel, initrd);
     const result = await bootQemu({

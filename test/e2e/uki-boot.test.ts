@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extraUkiProfiles, talosUkiSections } from '../../src/build/uki/sections.js';
-import { FatTree, writeFat } from '../../src/formats/fat/index.js';
+import { writeFat } from '../../src/formats/fat/index.js';
+import { FileTree } from '../../src/formats/file-tree.js';
 import { PeFile, assembleUki } from '../../src/formats/pe/index.js';
 import { ensureDevRelease } from '../helpers/dev-release.js';
 import { fatToolsSkipReason, makeMtoolsFat } from '../helpers/fat-oracle.js';
@@ -89,12 +90,12 @@ describe.skipIf(SKIP !== undefined)('UKIs boot with OVMF', () => {
   });
 
   it('systemd-boot boots the multi-profile UKI from EFI/Linux on our ESP laid out like Talos ISO ESPs', async () => {
-    const tree = new FatTree();
+    const tree = new FileTree();
     tree.file('EFI/BOOT/BOOTX64.EFI', { path: sdBoot });
     tree.file(`EFI/Linux/Talos-${newest}.efi`, { path: newestUki });
     // Talos writes `timeout 10` too; no menu wait here.
     tree.file('loader/loader.conf', { data: Buffer.from('timeout 0\nsecure-boot-enroll off\n') });
-    tree.file('loader/random-seed', { data: Buffer.alloc(32) }, { readOnly: true });
+    tree.file('loader/random-seed', { data: Buffer.alloc(32) }, { mode: 0o444 });
     const esp = join(work, 'esp-sdboot.img');
     await writeFat(tree, esp, { label: 'EFI', timestamp: EPOCH });
     await bootEsp(esp, newest, multiProfileCmdline(), /UEFI QEMU HARDDISK|BdsDxe/);
@@ -107,7 +108,7 @@ describe.skipIf(SKIP !== undefined)('UKIs boot with OVMF', () => {
   }, BOOT_TIMEOUT);
 
   it('a pre-1.10 UKI (no profiles) boots as BOOTX64.EFI from our ESP with its one command line', async () => {
-    const tree = new FatTree();
+    const tree = new FileTree();
     tree.file('EFI/BOOT/BOOTX64.EFI', { path: oldestUki });
     const esp = join(work, 'esp-oldest.img');
     await writeFat(tree, esp, { label: 'EFI', timestamp: EPOCH });

@@ -1,7 +1,7 @@
 // The shared sample trees (squashfs-trees.ts) fitted to what an ISO can hold:
 // Rock Ridge names of at most 253 bytes, the longest Linux' isofs reads back.
 
-import { NAME_MAX } from '../../src/formats/iso9660/tree.js';
+import { NAME_MAX } from '../../src/formats/iso9660/tree-layout.js';
 import type { TreeSpec } from './squashfs-trees.js';
 
 /** `name` cut to at most NAME_MAX bytes, at a UTF-8 character boundary. */

@@ -2,7 +2,7 @@
 // fix, mdir lists and mcopy extracts exactly the source tree (long and UTF-8
 // names, sizes around cluster boundaries, multi-cluster directories, empty
 // files and directories), mlabel/minfo/mattrib read the label, serial and
-// attributes we asked for, and the geometry is mkfs.vfat's for the same size.
+// attributes we asked for (read-only from a mode without write bits), and the geometry is mkfs.vfat's for the same size.
 // The image streams, embeds at an offset in a bigger file, and the same
 // tree gives the same bytes whatever order it was built in. Our reader is
 // checked against mtools-made images too.
@@ -17,7 +17,6 @@ import {
   FAT32_MIN_CLUSTERS,
   FatError,
   FatReader,
-  FatTree,
   defaultSectorsPerCluster,
   dosTime,
   espSectorsPerCluster,
@@ -30,6 +29,7 @@ import {
   writeFatImageAt,
   type FatWriteOptions,
 } from '../../src/formats/fat/index.js';
+import { FileTree } from '../../src/formats/file-tree.js';
 import { fatToolsSkipReason, fsckFat, makeMtoolsFat, mattribList, mcopyExtract, mdirPaths, minfo, mlabelShow, runTool } from '../helpers/fat-oracle.js';
 import { snapshot } from '../helpers/squashfs-oracle.js';
 import { noise, text } from '../helpers/squashfs-trees.js';
@@ -54,7 +54,7 @@ function contents(root: string): Record<string, string> {
 // The sample tree: long, UTF-8 and awkward names, 8.3 names of
 // every case, names whose short forms collide (~1..~12), sizes on and around
 // cluster boundaries, a 300-entry directory (several clusters), empty things.
-const SAMPLE: Array<{ path: string; content?: Buffer; readOnly?: boolean; hidden?: boolean }> = [
+const SAMPLE: Array<{ path: string; content?: Buffer; readOnly?: boolean }> = [
   { path: 'EFI/BOOT/BOOTX64.EFI', content: noise('boot', 70_001) },
   { path: 'EFI/Linux/Talos-v1.12.0.efi', content: noise('uki', 1_048_583) },
   { path: 'loader/loader.conf', content: Buffer.from('secure-boot-enroll off\n') },
@@ -65,7 +65,7 @@ const SAMPLE: Array<{ path: string; content?: Buffer; readOnly?: boolean; hidden
   { path: 'abc.TXT', content: text('a', 12) },
   { path: 'ABD.txt', content: text('b', 13) },
   { path: 'Mixed.Txt', content: text('m', 14) },
-  { path: 'hidden.bin', content: text('h', 3), hidden: true },
+  { path: 'archive.bin', content: text('h', 3) },
   { path: '.dotfile', content: text('d', 5) },
   { path: 'name with spaces.txt', content: text('s', 6) },
   { path: 'many.dots.in.a.name.tar.gz', content: text('t', 7) },
@@ -90,13 +90,12 @@ function sampleOnDisk(root: string): void {
   }
 }
 
-function sampleTree(order: 'forward' | 'reverse' = 'forward', fromDisk?: string): FatTree {
-  const tree = new FatTree();
+function sampleTree(order: 'forward' | 'reverse' = 'forward', fromDisk?: string): FileTree {
+  const tree = new FileTree();
   const entries = order === 'forward' ? SAMPLE : [...SAMPLE].reverse();
   for (const e of entries) {
-    const attributes = { readOnly: e.readOnly, hidden: e.hidden };
-    if (e.content === undefined) tree.directory(e.path, attributes);
-    else tree.file(e.path, fromDisk ? { path: join(fromDisk, e.path) } : { data: e.content }, attributes);
+    if (e.content === undefined) tree.directory(e.path);
+    else tree.file(e.path, fromDisk ? { path: join(fromDisk, e.path) } : { data: e.content }, e.readOnly ? { mode: 0o444 } : {});
   }
   return tree;
 }
@@ -201,7 +200,7 @@ describe('geometry', () => {
     const ref = scratch('mkfs');
     makeMtoolsFat(ref, 40_000, {}, { label: 'EFI' });
     const ours = scratch('ours');
-    await writeFat(new FatTree(), ours, { size: 40_000 * 1024, label: 'EFI' });
+    await writeFat(new FileTree(), ours, { size: 40_000 * 1024, label: 'EFI' });
     const a = readFileSync(ref).subarray(0, 512);
     const b = readFileSync(ours).subarray(0, 512);
     expect(b.subarray(11, 24)).toEqual(a.subarray(11, 24));
@@ -251,7 +250,7 @@ describe.skipIf(SKIP !== undefined)('FAT32 images judged by fsck.fat and mtools'
     expect(Number.parseInt(info['cluster size'] ?? '', 10)).toBe(planned.geometry.sectorsPerCluster);
     const attrs = mattribList(image);
     expect(attrs.get('loader/random-seed')).toBe('AR');
-    expect(attrs.get('hidden.bin')).toBe('AH');
+    expect(attrs.get('archive.bin')).toBe('A');
     expect(attrs.get('loader/loader.conf')).toBe('A');
     expect(attrs.get('loader')).toBe('');
   });
@@ -369,7 +368,7 @@ describe('writing', () => {
     const small = await planFat(sampleTree(), {});
     expect(small.size % (1 << 20)).toBe(0);
     expect(small.geometry.clusterCount).toBeGreaterThanOrEqual(FAT32_MIN_CLUSTERS);
-    const big = new FatTree();
+    const big = new FileTree();
     big.file('blob', { data: Buffer.alloc(40 << 20) });
     const fitted = await planFat(big, { slack: 3 << 20 });
     expect(fitted.freeClusters * fitted.geometry.clusterBytes).toBeGreaterThanOrEqual(3 << 20);
@@ -381,7 +380,7 @@ describe('writing', () => {
   it('streams file contents from disk instead of holding them', async () => {
     const path = scratch('big-file');
     writeFileSync(path, noise('big', 3 << 20));
-    const tree = new FatTree();
+    const tree = new FileTree();
     tree.file('EFI/Linux/big.efi', { path });
     const image = await planFat(tree, {});
     const extent = image.image.extents.find((e) => e.source.kind === 'file');
@@ -392,7 +391,7 @@ describe('writing', () => {
   // mtools 4.0.32 prints each half of a surrogate pair as '_', so astral names are checked on the raw entries.
   it('stores names beyond the BMP as UTF-16 surrogate pairs in the long-name entries', async () => {
     const name = 'emoji 😀 name.txt';
-    const tree = new FatTree();
+    const tree = new FileTree();
     tree.file(name, { data: Buffer.from('😀') });
     const path = scratch('astral');
     const image = await writeFat(tree, path, {});
@@ -408,14 +407,17 @@ describe('writing', () => {
     await reader.close();
   });
 
-  it('refuses names FAT cannot hold and names that clash ignoring case', async () => {
-    const tree = new FatTree();
-    expect(() => tree.file('a:b', { data: Buffer.alloc(1) })).toThrow(FatError);
-    expect(() => tree.file('trailing.', { data: Buffer.alloc(1) })).toThrow(/end with a dot/);
-    expect(() => tree.file('x'.repeat(256), { data: Buffer.alloc(1) })).toThrow(/longer than 255/);
-    tree.directory('EFI');
-    expect(() => tree.directory('efi')).toThrow(/case-insensitive/);
-    expect(() => tree.file('EFI', { data: Buffer.alloc(1) })).toThrow(/is a directory/);
-    await expect(() => planFat(tree, { label: 'BAD.LABEL' })).rejects.toThrow(FatError);
+  it('refuses names FAT cannot hold, names that clash ignoring case, and symlinks', async () => {
+    const planOf = (build: (tree: FileTree) => void): Promise<unknown> => {
+      const tree = new FileTree();
+      build(tree);
+      return planFat(tree);
+    };
+    await expect(planOf((t) => t.file('dir/a:b', { data: Buffer.alloc(1) }))).rejects.toThrow(FatError);
+    await expect(planOf((t) => t.file('trailing.', { data: Buffer.alloc(1) }))).rejects.toThrow(/end with a dot/);
+    await expect(planOf((t) => t.file('x'.repeat(256), { data: Buffer.alloc(1) }))).rejects.toThrow(/longer than 255/);
+    await expect(planOf((t) => (t.directory('EFI'), t.directory('efi')))).rejects.toThrow(/efi clashes with "EFI" \(FAT names are case-insensitive\)/);
+    await expect(planOf((t) => t.symlink('EFI/link', 'target'))).rejects.toThrow(/EFI\/link is a symlink; FAT cannot hold symlinks/);
+    await expect(planFat(new FileTree(), { label: 'BAD.LABEL' })).rejects.toThrow(FatError);
   });
 });

@@ -157,6 +157,28 @@ describe('encoding', () => {
     expect(encodeGpt(layout).protectiveMbr.readUInt32LE(446 + 12)).toBe(0xffffffff);
   });
 
+  it('writes the end CHS from a geometry when given one, as xorriso does for hybrid ISOs', () => {
+    const chsEnd = (sectors: number): number[] => {
+      const layout = planGpt({ size: sectors * 512, diskGuid: guidFromLabel('x'), partitions: [], compatFirstUsableLba: true });
+      return [...encodeGpt(layout, { mbrGeometry: { heads: 64, sectorsPerTrack: 32 } }).protectiveMbr.subarray(446 + 1, 446 + 8)];
+    };
+    // Last LBA 99999 = 48 x 2048 + 52 x 32 + 31: cylinder 48, head 52, sector 32; the start stays 00 02 00.
+    expect(chsEnd(100_000)).toEqual([0x00, 0x02, 0x00, 0xee, 52, 32, 48]);
+    // Cylinder 1023 still fits (its two high bits go into the sector byte); 1024 and beyond give FE FF FF.
+    expect(chsEnd(1024 * 2048)).toEqual([0x00, 0x02, 0x00, 0xee, 63, 32 | (3 << 6), 0xff]);
+    expect(chsEnd(1024 * 2048 + 1)).toEqual([0x00, 0x02, 0x00, 0xee, 0xfe, 0xff, 0xff]);
+  });
+
+  it('writes as many entries as asked, with the first usable LBA right after them', () => {
+    const layout = planGpt({ size: 8 * MiB, diskGuid: guidFromLabel('x'), entryCount: 248, alignment: 512, compatFirstUsableLba: true, partitions: [{ name: 'A', type: GPT_TYPE.basicData, size: 100 * 512 }, { name: 'B', type: GPT_TYPE.efiSystem, size: 3 * 512 }] });
+    expect(layout).toMatchObject({ entryCount: 248, firstUsableLba: 64, backupEntriesLba: layout.lastLba - 62, lastUsableLba: layout.lastLba - 63 });
+    expect(layout.partitions.map((p) => [p.firstLba, p.lastLba])).toEqual([[64, 163], [164, 166]]);
+    const gpt = encodeGpt(layout);
+    expect(gpt.entries.length).toBe(248 * 128);
+    expect(gpt.primaryHeader.readUInt32LE(80)).toBe(248);
+    expect(() => planGpt({ size: 8 * MiB, diskGuid: guidFromLabel('x'), entryCount: 1, partitions: [{ name: 'A', type: GPT_TYPE.basicData, size: 512 }, { name: 'B', type: GPT_TYPE.basicData, size: 512 }] })).toThrow(/more than 1 partitions/);
+  });
+
   it('writes names as UTF-16LE', () => {
     const layout = planGpt({ size: 64 * MiB, diskGuid: guidFromLabel('x'), partitions: [{ name: 'Ünïcode 🚀', type: GPT_TYPE.linuxFilesystem, size: MiB }] });
     const { entries } = encodeGpt(layout);

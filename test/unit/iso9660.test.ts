@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isoVolumeId, setsIsoLabel, talosIsoLabel, talosIsoVolume } from '../../src/build/iso/volume.js';
 import {
   IsoReader,
-  IsoTree,
   Iso9660Error,
   planIso,
   seededGuid,
@@ -22,6 +21,7 @@ import {
   writePlannedIso,
   type IsoWriteOptions,
 } from '../../src/formats/iso9660/index.js';
+import { FileTree } from '../../src/formats/file-tree.js';
 import { compareIdentifiers, isoIdentifiers } from '../../src/formats/iso9660/names.js';
 import { permString, snapshot, type DiskEntry } from '../helpers/squashfs-oracle.js';
 import { buildTree, noise, sampleTrees, text, type TreeSpec } from '../helpers/squashfs-trees.js';
@@ -122,7 +122,7 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
     for (const [name, specs] of Object.entries({ nested: NESTED, many: fitNames(SAMPLES.many), sizes: SAMPLES.sizes, corners: ISO_CORNERS, empty: [] })) {
       trees[name] = sourceTree(name, specs);
       images[name] = scratch(`${name}.iso`);
-      await writeIso(await IsoTree.fromDirectory(trees[name]!), images[name]!, { volumeId: 'TEST', date: DATE });
+      await writeIso(await FileTree.fromDirectory(trees[name]!), images[name]!, { volumeId: 'TEST', date: DATE });
     }
   });
 
@@ -221,7 +221,7 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
 
   it('volume id, volume set id and fixed dates (isoinfo, xorriso -pvd_info)', async () => {
     const iso = scratch('volume.iso');
-    const tree = await IsoTree.fromDirectory(trees.sizes!);
+    const tree = await FileTree.fromDirectory(trees.sizes!);
     await writeIso(tree, iso, { volumeId: 'TALOS_V1_14_0', volumeSetId: 'Talos-v1.14.0', date: DATE, applicationId: 'image-factory' });
     const info = isoinfoDescriptor(iso);
     expect(info['Volume id']).toBe('TALOS_V1_14_0');
@@ -246,11 +246,11 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
     const options: IsoWriteOptions = { volumeId: 'SAME', date: DATE, hybrid: { guidSeed: 'seed' } };
     const a = scratch('same-a.iso');
     const b = scratch('same-b.iso');
-    await writeIso(await IsoTree.fromDirectory(trees.corners!), a, options);
-    await writeIso(await IsoTree.fromDirectory(trees.corners!), b, options);
+    await writeIso(await FileTree.fromDirectory(trees.corners!), a, options);
+    await writeIso(await FileTree.fromDirectory(trees.corners!), b, options);
     expect(fileSha(b)).toBe(fileSha(a));
 
-    const plan = await planIso(await IsoTree.fromDirectory(trees.corners!), options);
+    const plan = await planIso(await FileTree.fromDirectory(trees.corners!), options);
     const stream = new PassThrough();
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
@@ -266,7 +266,7 @@ describe.skipIf(SKIP !== undefined)('ISO 9660 + Rock Ridge, judged by xorriso', 
     const large = join(dir, 'large.img');
     writeFileSync(large, 'head');
     truncateSync(large, 512 << 20);
-    const plan = await planIso(await IsoTree.fromDirectory(dir), { date: DATE });
+    const plan = await planIso(await FileTree.fromDirectory(dir), { date: DATE });
     const before = process.memoryUsage().rss;
     let peak = before;
     let bytes = 0;
@@ -328,7 +328,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
   it('xorriso reports the BIOS and UEFI boot entries, the protective MBR and the GPT', async () => {
     const iso = scratch('hybrid.iso');
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), iso, hybridOptions());
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), iso, hybridOptions());
     const reader = await IsoReader.open(iso);
     const bios = (await reader.list()).find((e) => e.path === 'boot/grub/bios.img')!;
     await reader.close();
@@ -362,7 +362,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
   it('patches the boot-info table, the GRUB blocklist and the MBR, and appends the ESP bytes as they are', async () => {
     const iso = scratch('patched.iso');
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), iso, hybridOptions());
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), iso, hybridOptions());
     const reader = await IsoReader.open(iso);
     try {
       const entry = (await reader.list()).find((e) => e.path === 'boot/grub/bios.img')!;
@@ -403,7 +403,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
   it('sgdisk and sfdisk read the GPT and MBR without errors', async () => {
     const iso = scratch('parted.iso');
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), iso, hybridOptions());
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), iso, hybridOptions());
     const verdict = sgdiskVerify(iso);
     expect(verdict).toContain('No problems found');
     // sgdisk's "Caution: partition doesn't end on a 16-sector boundary" is advice, not a problem (xorriso's images get it too).
@@ -421,7 +421,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
   it('partition 1 alone is the same ISO filesystem, with partition-relative addresses', async () => {
     const iso = scratch('partition.iso');
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), iso, hybridOptions());
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), iso, hybridOptions());
     const part = partitionOne(iso, 64, plan.isoEndBlock * 4 - 64);
     expect(listing(xorrisoList(part))).toEqual(listing(xorrisoList(iso)));
     const out = scratch('partition-extract');
@@ -438,7 +438,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
     const theirs = scratch('theirs.iso');
     const mbr = scratch('mbr.img');
     writeFileSync(mbr, MBR_CODE);
-    await writeIso(await IsoTree.fromDirectory(src), ours, hybridOptions());
+    await writeIso(await FileTree.fromDirectory(src), ours, hybridOptions());
     xorrisoMkisofs([
       ...['-o', theirs, '-R', '-V', 'TALOS_V1_14_0', '-volset', 'Talos-v1.14.0', '--modification-date=2023111422131300'],
       ...['-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info', '--boot-catalog-hide'],
@@ -476,7 +476,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
     const mbr = scratch('mbr.img');
     writeFileSync(mbr, MBR_CODE);
     const options = hybridOptions();
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), ours, { ...options, hybrid: { ...options.hybrid!, cylinderAlign: true } });
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), ours, { ...options, hybrid: { ...options.hybrid!, cylinderAlign: true } });
     xorrisoMkisofs([
       ...['-o', theirs, '-R', '-V', 'TALOS_V1_14_0', '-iso-level', '3', '--boot-catalog-hide'],
       ...['-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info', '--grub2-mbr', mbr],
@@ -500,8 +500,8 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
   it('a different GUID seed changes the GUIDs and nothing else but the CRCs', async () => {
     const a = scratch('seed-a.iso');
     const b = scratch('seed-b.iso');
-    await writeIso(await IsoTree.fromDirectory(src), a, hybridOptions());
-    await writeIso(await IsoTree.fromDirectory(src), b, { ...hybridOptions(), hybrid: { ...hybridOptions().hybrid!, guidSeed: 'other' } });
+    await writeIso(await FileTree.fromDirectory(src), a, hybridOptions());
+    await writeIso(await FileTree.fromDirectory(src), b, { ...hybridOptions(), hybrid: { ...hybridOptions().hybrid!, guidSeed: 'other' } });
     const x = readFileSync(a);
     const y = readFileSync(b);
     expect(x.length).toBe(y.length);
@@ -514,7 +514,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
   it('UEFI-only: the EFI image is a file in the tree and the only (default) entry', async () => {
     const iso = scratch('uefi-only.iso');
-    const tree = await IsoTree.fromDirectory(src);
+    const tree = await FileTree.fromDirectory(src);
     tree.file('efi.img', { path: esp });
     await writeIso(tree, iso, { date: DATE, efi: { image: '/efi.img' } });
     const report = xorrisoReport(iso);
@@ -538,7 +538,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
     writeFileSync(big, '');
     truncateSync(big, 40 << 20);
     const iso = scratch('big-esp.iso');
-    const { plan } = await writeIso(await IsoTree.fromDirectory(src), iso, { ...hybridOptions(), hybrid: { ...hybridOptions().hybrid!, esp: { path: big } } });
+    const { plan } = await writeIso(await FileTree.fromDirectory(src), iso, { ...hybridOptions(), hybrid: { ...hybridOptions().hybrid!, esp: { path: big } } });
     const report = xorrisoReport(iso);
     expect(report.bootImages[1]).toMatchObject({ platform: 'UEFI', loadSize: 0, lba: plan.esp!.block });
     expect(report.gpt[1]).toMatchObject({ start: plan.esp!.block * 4, size: (40 << 20) / 512 });
@@ -547,7 +547,7 @@ describe.skipIf(SKIP !== undefined)('El Torito and the hybrid MBR + GPT system a
 
 describe('symlink targets beyond what libisofs reads', () => {
   it('a 4094-byte single-component target survives, split over SL entries and continuation areas', async () => {
-    const tree = new IsoTree();
+    const tree = new FileTree();
     const target = `/${'t'.repeat(4094)}`;
     tree.symlink('links/longest', target);
     tree.file(`${'n'.repeat(253)}`, { data: Buffer.from('long name\n') });
@@ -567,8 +567,8 @@ describe('symlink targets beyond what libisofs reads', () => {
 });
 
 describe('ISO writer refuses what it cannot write', () => {
-  const small = (): IsoTree => {
-    const tree = new IsoTree();
+  const small = (): FileTree => {
+    const tree = new FileTree();
     tree.file('boot/eltorito.img', { data: noise('boot', 4096) });
     tree.file('tiny', { data: Buffer.from('x') });
     return tree;
@@ -593,15 +593,21 @@ describe('ISO writer refuses what it cannot write', () => {
     await expect(planIso(small(), { volumeId: 'Ünï' })).rejects.toThrow(/printable ASCII/);
     await expect(planIso(small(), { bios: { image: 'boot/eltorito.img', loadSectors: 0 } })).rejects.toThrow(/load size/);
     // Linux' isofs truncates Rock Ridge names of 254 bytes and more.
-    expect(() => small().file(`${'n'.repeat(254)}`, { data: Buffer.alloc(0) })).toThrow(/longer than 253/);
-    expect(() => small().file(`${'é'.repeat(127)}`, { data: Buffer.alloc(0) })).toThrow(/longer than 253/);
-    expect(() => small().symlink('l', '')).toThrow(/symlink target/);
+    const withEntry = (add: (tree: FileTree) => unknown): FileTree => {
+      const tree = small();
+      add(tree);
+      return tree;
+    };
+    await expect(planIso(withEntry((t) => t.file(`${'n'.repeat(254)}`, { data: Buffer.alloc(0) })))).rejects.toThrow(/longer than 253/);
+    await expect(planIso(withEntry((t) => t.file(`d/${'é'.repeat(127)}`, { data: Buffer.alloc(0) })))).rejects.toThrow(Iso9660Error);
+    await expect(planIso(withEntry((t) => t.file(`d/${'é'.repeat(127)}`, { data: Buffer.alloc(0) })))).rejects.toThrow(/longer than 253/);
+    await expect(planIso(withEntry((t) => t.symlink('l', `/${'t'.repeat(4095)}`)))).rejects.toThrow(/symlink target longer than 4095/);
   });
 
   it('a source file that changes size between planning and writing', async () => {
     const dir = scratch('changing');
     buildTree(dir, [{ path: 'grows', type: 'file', content: Buffer.from('short') }]);
-    const plan = await planIso(await IsoTree.fromDirectory(dir));
+    const plan = await planIso(await FileTree.fromDirectory(dir));
     writeFileSync(join(dir, 'grows'), 'much longer now');
     await expect(writePlannedIso(plan, scratch('changed.iso'))).rejects.toThrow(/changed size/);
   });
@@ -609,7 +615,7 @@ describe('ISO writer refuses what it cannot write', () => {
 
 describe('output stability', () => {
   it('a fixed input gives these exact bytes (a change here changes every ISO: bump the build recipe version)', async () => {
-    const tree = new IsoTree();
+    const tree = new FileTree();
     tree.file('boot/grub/i386-pc/eltorito.img', { data: noise('eltorito', 8192) });
     tree.file('boot/grub/grub.cfg', { data: text('grub', 500) });
     tree.file('boot/vmlinuz', { data: noise('kernel', 70_000) });

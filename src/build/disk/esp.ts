@@ -3,7 +3,8 @@
 // loader, the UKI under EFI/Linux, loader.conf with a 10 s menu); for GRUB
 // only GRUB's EFI image, which reads its configuration from BOOT.
 
-import { FatTree, type FatImage, planFat } from '../../formats/fat/index.js';
+import { type FatImage, planFat } from '../../formats/fat/index.js';
+import { FileTree } from '../../formats/file-tree.js';
 import type { Arch } from '../../talos/platforms.js';
 
 /** loader/loader.conf as Talos installs it (no SecureBoot key enrollment here). */
@@ -21,7 +22,7 @@ export type DiskEspContent = { kind: 'sd-boot'; systemdBoot: string; uki: string
  * its own, then copies it into the partition.
  */
 export async function planDiskEsp(arch: Arch, content: DiskEspContent, size: number, sectorSize: number, sourceDateEpoch: number): Promise<FatImage> {
-  const tree = new FatTree();
+  const tree = new FileTree();
   if (content.kind === 'sd-boot') {
     tree.file(diskRemovableMediaLoader(arch), { path: content.systemdBoot });
     tree.file(`EFI/Linux/Talos-${content.version}.efi`, { path: content.uki });

@@ -5,7 +5,8 @@
 
 import { appendFile, cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { SquashfsTree, type WriteCompression, writeSquashfs } from '../../formats/squashfs/index.js';
+import { FileTree } from '../../formats/file-tree.js';
+import { type WriteCompression, writeSquashfs } from '../../formats/squashfs/index.js';
 import type { LoadedExtension } from '../extensions/load.js';
 import { type ExtensionLayer, renderExtensionsYaml } from '../extensions/extensions-yaml.js';
 
@@ -56,7 +57,7 @@ export async function stageExtensions(extensions: readonly StagedExtension[], st
   const layers: ExtensionLayer[] = [];
   for (const { name, extension } of extensions) {
     const firmwareDir = join(extension.rootfs, options.firmwarePath);
-    const tree = await SquashfsTree.fromDirectory(extension.rootfs);
+    const tree = await FileTree.fromDirectory(extension.rootfs);
     if (await isDirectory(firmwareDir)) {
       const microcode = await stageMicrocode(firmwareDir, stagingDir);
       await cp(firmwareDir, join(stagingDir, options.firmwarePath), {
@@ -64,17 +65,10 @@ export async function stageExtensions(extensions: readonly StagedExtension[], st
         verbatimSymlinks: true,
         filter: (source) => !microcode.has(source),
       });
-      removeFromTree(tree, options.firmwarePath);
+      tree.remove(options.firmwarePath);
     }
     await writeSquashfs(tree, join(stagingDir, `${name}.sqsh`), { compression: options.compression });
     layers.push({ image: `${name}.sqsh`, metadata: extension.metadata });
   }
   await writeFile(join(stagingDir, 'extensions.yaml'), renderExtensionsYaml(layers));
-}
-
-function removeFromTree(tree: SquashfsTree, path: string): void {
-  const parts = path.split('/');
-  const last = parts.pop()!;
-  const parent = tree.get(parts.join('/'));
-  if (parent?.kind === 'directory') parent.children.delete(last);
 }

@@ -11,7 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { IsoTree, planIso, writePlannedIso, type IsoPlan, type IsoWriteOptions } from '../../formats/iso9660/index.js';
+import { FileTree } from '../../formats/file-tree.js';
+import { planIso, writePlannedIso, type IsoPlan, type IsoWriteOptions } from '../../formats/iso9660/index.js';
 import type { BootloaderKind } from '../../talos/bootloader.js';
 import type { Arch } from '../../talos/platforms.js';
 import { isoGrubConfig } from './grub-cfg.js';
@@ -50,7 +51,7 @@ export async function planTalosIso(input: IsoBuildInput): Promise<IsoPlan> {
   const volume = talosIsoVolume(input.version, input.sourceDateEpoch);
   // arm64 has no BIOS: a dual-boot request there is UEFI-only.
   const bios = input.arch === 'amd64' && input.bootloader !== 'sd-boot';
-  const tree = new IsoTree();
+  const tree = new FileTree();
   const esp = join(input.workDir, 'efiboot.img');
 
   if (input.bootloader !== 'sd-boot') {

@@ -5,7 +5,8 @@
 // ISO 9660 tree, as upstream copies one scratch directory into both.
 
 import { stat } from 'node:fs/promises';
-import { FAT32_MIN_CLUSTERS, FatTree, espSectorsPerCluster, fat32SizeFor, planFat, writeFatImage } from '../../formats/fat/index.js';
+import { FAT32_MIN_CLUSTERS, espSectorsPerCluster, fat32SizeFor, planFat, writeFatImage } from '../../formats/fat/index.js';
+import { FileTree, type FileSource } from '../../formats/file-tree.js';
 import type { Arch } from '../../talos/platforms.js';
 
 const MIB = 1024 * 1024;
@@ -28,7 +29,7 @@ export interface SdBootFiles {
 }
 
 /** Path in the ESP (and ISO tree) → file on disk or bytes, plus which must be read-only. */
-export function sdBootIsoFiles(files: SdBootFiles): Array<{ path: string; source: { path: string } | { data: Uint8Array }; readOnly?: boolean }> {
+export function sdBootIsoFiles(files: SdBootFiles): Array<{ path: string; source: FileSource; readOnly?: boolean }> {
   return [
     { path: removableMediaLoader(files.arch), source: { path: files.systemdBoot } },
     { path: `EFI/Linux/Talos-${files.version}.efi`, source: { path: files.uki } },
@@ -48,8 +49,9 @@ async function ceilMib(path: string): Promise<number> {
  * the undersized one mkfs.vfat would make.
  */
 export async function writeSdBootEsp(files: SdBootFiles, sourceDateEpoch: number, out: string): Promise<void> {
-  const tree = new FatTree();
-  for (const file of sdBootIsoFiles(files)) tree.file(file.path, file.source, { readOnly: file.readOnly ?? false });
+  const tree = new FileTree();
+  // FAT marks a file no one may write read-only.
+  for (const file of sdBootIsoFiles(files)) tree.file(file.path, file.source, file.readOnly ? { mode: 0o444 } : {});
   const size = Math.max(10 * MIB + (await ceilMib(files.systemdBoot)) + (await ceilMib(files.uki)), fat32SizeFor(FAT32_MIN_CLUSTERS, 1));
   const image = await planFat(tree, { size, sectorsPerCluster: espSectorsPerCluster(size), label: 'EFI', timestamp: sourceDateEpoch });
   await writeFatImage(image, out);
@@ -57,7 +59,7 @@ export async function writeSdBootEsp(files: SdBootFiles, sourceDateEpoch: number
 
 /** Writes a GRUB ESP: just GRUB's EFI image as the removable-media loader, in the smallest FAT32 volume. */
 export async function writeGrubEsp(arch: Arch, grubEfi: string, sourceDateEpoch: number, out: string): Promise<void> {
-  const tree = new FatTree();
+  const tree = new FileTree();
   tree.file(removableMediaLoader(arch), { path: grubEfi });
   // grub-mkrescue takes the ESP's serial from GRUB_FAT_SERIAL_NUMBER, which the imager sets to the epoch.
   const image = await planFat(tree, { label: 'EFI', timestamp: sourceDateEpoch, volumeId: sourceDateEpoch >>> 0 });

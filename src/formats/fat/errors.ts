@@ -1,12 +1,6 @@
-/** A FAT tree, option or image that cannot be written or read. */
-export class FatError extends Error {
-  override name = 'FatError';
+import { ImageFormatError } from '../image-error.js';
 
-  /** ENOENT / ENOTDIR for path lookups in an image, so callers can tell "absent" from "broken". */
-  constructor(
-    message: string,
-    readonly code?: 'ENOENT' | 'ENOTDIR',
-  ) {
-    super(message);
-  }
+/** A FAT tree, option or image that cannot be written or read. */
+export class FatError extends ImageFormatError {
+  override name = 'FatError';
 }

@@ -3,7 +3,6 @@
 // range of a bigger file, and a small reader for checks.
 
 export { FatError } from './errors.js';
-export { FatTree, splitFatPath, type FatAttributes, type FatDirectory, type FatFile, type FatFileSource, type FatNode } from './tree.js';
 export {
   FAT32_MIN_CLUSTERS,
   SECTOR,

@@ -1,6 +1,10 @@
-// Lays a FatTree out as a FAT32 image, described as extents (boot sectors,
+// Lays a file tree out as a FAT32 image, described as extents (boot sectors,
 // both FATs, directory clusters and file contents; gaps are zeros), so the
 // writer can stream it with only the metadata in memory.
+//
+// What FAT cannot hold is refused here: symlinks, names FAT forbids, names
+// that clash ignoring case. Of a mode only the write bits count: a file no one
+// may write is marked read-only, as Linux' vfat driver does.
 //
 // Layout choices, all deterministic:
 // - entries of a directory sorted by name (UTF-8 bytes), so insertion order
@@ -12,15 +16,13 @@
 // - one timestamp for every entry (and the label), the volume id fixed
 //   (0x1234ABCD, mkfs.vfat --invariant's) unless given.
 
-import { promises as fs } from 'node:fs';
+import { type FileSource, type FileTree, type TreeDirectory, type TreeFile, childPath, sourceSize } from '../file-tree.js';
 import { type Extent, type SparseDisk, bytesExtent, fileExtent, sparseDisk, streamExtent } from '../disk/sparse.js';
 import { BACKUP_BOOT_SECTOR, FSINFO_SECTOR, MEDIA_FIXED, NO_NAME, encodeBootSector, encodeFsInfo, volumeLabel } from './boot-sector.js';
 import {
   ATTR_ARCHIVE,
   ATTR_DIRECTORY,
-  ATTR_HIDDEN,
   ATTR_READ_ONLY,
-  ATTR_SYSTEM,
   ATTR_VOLUME_ID,
   DOTDOT_NAME,
   DOT_NAME,
@@ -32,8 +34,7 @@ import {
 } from './directory.js';
 import { FatError } from './errors.js';
 import { FAT_COUNT, type FatGeometry, SECTOR, checkSectorSize, checkSectorsPerCluster, defaultSectorsPerCluster, fat32Geometry, fat32SizeFor, MIB } from './geometry.js';
-import { type ShortName, encodeLfnEntries, exactShortName, lfnEntryCount, nameKey, shortNameChecksum, tailedShortName } from './names.js';
-import type { FatAttributes, FatDirectory, FatFileSource, FatTree } from './tree.js';
+import { type ShortName, checkLongName, encodeLfnEntries, exactShortName, lfnEntryCount, nameKey, shortNameChecksum, tailedShortName } from './names.js';
 
 /** mkfs.vfat --invariant's volume id. */
 export const INVARIANT_VOLUME_ID = 0x1234abcd;
@@ -66,7 +67,7 @@ export interface FatWriteOptions {
 
 interface FilePlan {
   path: string;
-  source: FatFileSource;
+  source: FileSource;
   size: number;
   firstCluster: number;
   clusters: number;
@@ -112,28 +113,22 @@ export interface FatImage {
   image: SparseDisk;
 }
 
-function attributeByte(a: FatAttributes, base: number): number {
-  return base | (a.readOnly ? ATTR_READ_ONLY : 0) | (a.hidden ? ATTR_HIDDEN : 0) | (a.system ? ATTR_SYSTEM : 0);
+function fileAttributes(file: TreeFile): number {
+  return ATTR_ARCHIVE | ((file.mode & 0o222) === 0 ? ATTR_READ_ONLY : 0);
 }
 
 function byName(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-async function sourceSize(source: FatFileSource, path: string): Promise<number> {
-  if ('data' in source) return source.data.length;
-  const st = await fs.stat(source.path);
-  if (!st.isFile()) throw new FatError(`fat: ${path}: ${source.path} is not a regular file`);
-  return st.size;
-}
-
 /** Short names for a directory's sorted children: exact 8.3 names first, then tailed ones. */
 function shortNames(names: readonly string[], path: string): ShortName[] {
-  const keys = new Set<string>();
+  const keys = new Map<string, string>();
   for (const name of names) {
     const key = nameKey(name);
-    if (keys.has(key)) throw new FatError(`fat: ${path}: two entries named ${JSON.stringify(name)} ignoring case`);
-    keys.add(key);
+    const other = keys.get(key);
+    if (other !== undefined) throw new FatError(`fat: ${childPath(path, name)} clashes with ${JSON.stringify(other)} (FAT names are case-insensitive)`);
+    keys.set(key, name);
   }
   const exact = names.map((name) => exactShortName(name));
   const taken = new Set(exact.flatMap((s) => (s ? [s.raw.toString('latin1')] : [])));
@@ -148,27 +143,30 @@ function shortNames(names: readonly string[], path: string): ShortName[] {
 }
 
 /** Directories breadth-first with their sorted children, short names and file sizes. */
-async function collect(tree: FatTree, hasLabel: boolean): Promise<DirPlan[]> {
+async function collect(tree: FileTree, hasLabel: boolean): Promise<DirPlan[]> {
   const root: DirPlan = { path: '', children: [], entryCount: 0, firstCluster: 0, clusters: 0 };
-  const queue: Array<{ plan: DirPlan; node: FatDirectory }> = [{ plan: root, node: tree.root }];
+  const queue: Array<{ plan: DirPlan; node: TreeDirectory }> = [{ plan: root, node: tree.root }];
   const dirs: DirPlan[] = [];
   for (let i = 0; i < queue.length; i++) {
     const { plan, node } = queue[i]!;
     dirs.push(plan);
     const names = [...node.children.keys()].sort(byName);
-    const shorts = shortNames(names, plan.path || '/');
+    for (const name of names) checkLongName(name, childPath(plan.path, name));
+    const shorts = shortNames(names, plan.path);
     for (const [j, name] of names.entries()) {
       const child = node.children.get(name)!;
-      const path = plan.path === '' ? name : `${plan.path}/${name}`;
+      const path = childPath(plan.path, name);
       const short = shorts[j]!;
       if (child.kind === 'directory') {
         const dir: DirPlan = { path, parent: plan, children: [], entryCount: 0, firstCluster: 0, clusters: 0 };
-        plan.children.push({ name, short, attributes: attributeByte(child.attributes, ATTR_DIRECTORY), dir });
+        plan.children.push({ name, short, attributes: ATTR_DIRECTORY, dir });
         queue.push({ plan: dir, node: child });
-      } else {
-        const size = await sourceSize(child.source, path);
+      } else if (child.kind === 'file') {
+        const size = await sourceSize(child.source, `fat: ${path}`);
         if (size > 0xffffffff) throw new FatError(`fat: ${path}: ${size} bytes is more than a FAT file can hold (4 GiB - 1)`);
-        plan.children.push({ name, short, attributes: attributeByte(child.attributes, ATTR_ARCHIVE), file: { path, source: child.source, size, firstCluster: 0, clusters: 0 } });
+        plan.children.push({ name, short, attributes: fileAttributes(child), file: { path, source: child.source, size, firstCluster: 0, clusters: 0 } });
+      } else {
+        throw new FatError(`fat: ${path} is a symlink; FAT cannot hold symlinks`);
       }
     }
     const own = plan === root ? (hasLabel ? 1 : 0) : 2;
@@ -285,7 +283,7 @@ function checkU32(value: number, what: string): number {
 }
 
 /** Plans the image (file sizes are taken now and must not change before it is written). */
-export async function planFat(tree: FatTree, options: FatWriteOptions = {}): Promise<FatImage> {
+export async function planFat(tree: FileTree, options: FatWriteOptions = {}): Promise<FatImage> {
   const label = options.label === undefined ? undefined : volumeLabel(options.label);
   const volumeId = checkU32(options.volumeId ?? INVARIANT_VOLUME_ID, 'volume id');
   const hiddenSectors = checkU32(options.hiddenSectors ?? 0, 'hidden sector count');

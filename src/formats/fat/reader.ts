@@ -3,8 +3,8 @@
 // checksum, NT case flags applied), and file contents by following the FAT.
 // It reads the whole FAT into memory, which is fine for ESP-sized volumes.
 
-import { type FileHandle, open } from 'node:fs/promises';
-import { readExactly } from '../read-at.js';
+import type { FileHandle } from 'node:fs/promises';
+import { openForReader, readExactly } from '../read-at.js';
 import { BS, FSINFO_SECTOR } from './boot-sector.js';
 import { ATTR_DIRECTORY, ATTR_VOLUME_ID, ENTRY_SIZE, fromDosTime } from './directory.js';
 import { FatError } from './errors.js';
@@ -59,7 +59,7 @@ function storedShortName(raw: Buffer): string {
 
 export class FatReader {
   private constructor(
-    private readonly handle: Awaited<ReturnType<typeof open>>,
+    private readonly handle: FileHandle,
     private readonly offset: number,
     readonly volume: FatVolumeInfo,
     private readonly fat: Buffer,
@@ -68,8 +68,7 @@ export class FatReader {
 
   /** Opens the FAT32 volume that starts at byte `offset` of `path`. Close it when done. */
   static async open(path: string, offset = 0): Promise<FatReader> {
-    const handle = await open(path, 'r');
-    try {
+    return openForReader(path, async (handle) => {
       const boot = await readAt(handle, offset, SECTOR);
       if (boot.readUInt16LE(510) !== 0xaa55) throw new FatError('fat: no boot signature');
       const ss = checkSectorSize(boot.readUInt16LE(BS.bytesPerSector));
@@ -103,10 +102,7 @@ export class FatReader {
       const reader = new FatReader(handle, offset, volume, fat, dataStartSector * ss);
       volume.label = (await reader.scan(volume.rootCluster)).label;
       return reader;
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    });
   }
 
   async close(): Promise<void> {

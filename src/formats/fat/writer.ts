@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { diskData, rawDiskStream, writeSparseFile, zeroChunks } from '../disk/sparse.js';
 import { FatError } from './errors.js';
 import { type FatImage, type FatWriteOptions, planFat } from './plan.js';
-import type { FatTree } from './tree.js';
+import type { FileTree } from '../file-tree.js';
 
 /** The whole image, zeros included. */
 export function fatImageStream(image: FatImage): Readable {
@@ -64,7 +64,7 @@ export async function writeFatImageAt(image: FatImage, path: string, offset: num
 }
 
 /** Plans and writes a tree in one go. */
-export async function writeFat(tree: FatTree, out: string | Writable, options: FatWriteOptions = {}): Promise<FatImage> {
+export async function writeFat(tree: FileTree, out: string | Writable, options: FatWriteOptions = {}): Promise<FatImage> {
   const image = await planFat(tree, options);
   await writeFatImage(image, out);
   return image;

@@ -1,12 +1,6 @@
-/** Any problem with an ISO 9660 input tree, option or image. */
-export class Iso9660Error extends Error {
-  override name = 'Iso9660Error';
+import { ImageFormatError } from '../image-error.js';
 
-  /** ENOENT / ENOTDIR for path lookups in an image, so callers can tell "absent" from "broken". */
-  constructor(
-    message: string,
-    readonly code?: 'ENOENT' | 'ENOTDIR',
-  ) {
-    super(message);
-  }
+/** Any problem with an ISO 9660 input tree, option or image. */
+export class Iso9660Error extends ImageFormatError {
+  override name = 'Iso9660Error';
 }

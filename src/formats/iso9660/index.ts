@@ -3,10 +3,9 @@
 // (plan.ts lays the image out, writer.ts streams it) and a reader for checks.
 
 export { Iso9660Error } from './errors.js';
-export { IsoTree, type IsoDirectory, type IsoFile, type IsoFileSource, type IsoNode, type IsoSymlink } from './tree.js';
 export { DEFAULT_VOLUME_ID, type IsoBiosBoot, type IsoEfiBoot, type IsoHybrid, type IsoWriteOptions } from './options.js';
 export { planIso, type IsoPlan } from './plan.js';
-export { isoChunks, writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';
+export { writeIso, writePlannedIso, type IsoWriteResult } from './writer.js';
 export { IsoReader, type BootCatalog, type BootCatalogEntry, type IsoEntry, type VolumeInfo } from './reader.js';
-export { seededGuid } from './guid.js';
-export { BASIC_DATA_TYPE, ESP_TYPE, type GptPartition } from './system-area.js';
+/** The hybrid GPT's GUIDs from `hybrid.guidSeed` (roles 'disk', 'partition-1', 'partition-2'). */
+export { seededGuid } from '../gpt.js';

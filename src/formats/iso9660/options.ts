@@ -1,7 +1,7 @@
 // What a caller can ask of an ISO: volume identity and dates, El Torito boot
 // entries, and the hybrid (MBR + GPT) system area with an appended ESP.
 
-import type { IsoFileSource } from './tree.js';
+import type { FileSource } from '../file-tree.js';
 
 export interface IsoBiosBoot {
   /** Path in the tree of the no-emulation boot image (e.g. GRUB's i386-pc-eltorito image). */
@@ -25,7 +25,7 @@ export interface IsoHybrid {
   /** Store the BIOS image's 512-byte sector address + 4 at MBR byte 0x1b0, as GRUB's boot_hybrid.img expects (xorriso --grub2-mbr). */
   grub2Mbr?: boolean;
   /** The EFI system partition image, appended after the ISO filesystem as GPT partition 2. */
-  esp?: IsoFileSource;
+  esp?: FileSource;
   /**
    * End the ISO partition, and start and end the ESP, on 1 MiB (cylinder)
    * boundaries, as xorriso -partition_cyl_align all does (Talos' imager passes

@@ -2,7 +2,8 @@
 // block of every file, the patched boot image, the volume descriptors, the
 // boot catalog, the appended ESP and the MBR + GPT. Everything but file
 // contents is decided here (file sizes come from stat), so the writer can
-// stream the image front to back and the final size is known up front.
+// stream the image front to back and the final size is known up front. The
+// result is a sparse disk (disk/sparse.ts), like a FAT image's.
 //
 // Block map (2048-byte blocks; P = 16 with a GPT, else absent):
 //   0..15          system area (MBR + primary GPT when hybrid, else zeros)
@@ -15,26 +16,18 @@
 //   ESP            appended partition 2 (hybrid.esp)
 //   end            backup GPT in the image's last 63 sectors
 
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
+import { CHUNK_SIZE, type Extent, type SparseDisk, bytesExtent, sparseDisk, streamExtent } from '../disk/sparse.js';
+import type { FileSource, FileTree } from '../file-tree.js';
+import type { GptLayout } from '../gpt.js';
 import { BLOCK, FIRST_DESCRIPTOR, PARTITION_OFFSET_BLOCKS, SECTOR, SECTORS_PER_BLOCK, PLATFORM_EFI, PLATFORM_X86 } from './constants.js';
 import { bootRecordDescriptor, primaryDescriptor, terminatorDescriptor, type VolumeIdentity } from './descriptors.js';
 import { rootRecord } from './directory.js';
 import { type CatalogEntry, encodeCatalog, patchBootInfoTable, patchGrub2BootInfo, paddedSectors } from './el-torito.js';
 import { ceilDiv, recordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
-import { seededGuid } from './guid.js';
 import { DEFAULT_LOAD_SECTORS, DEFAULT_VOLUME_ID, type IsoHybrid, type IsoWriteOptions } from './options.js';
-import {
-  ATTR_READ_ONLY,
-  ATTR_REQUIRED,
-  BASIC_DATA_TYPE,
-  ESP_TYPE,
-  GPT_BACKUP_SECTORS,
-  encodeGpt,
-  encodeProtectiveMbr,
-  type GptPartition,
-} from './system-area.js';
-import type { IsoFileSource, IsoTree } from './tree.js';
+import { GPT_BACKUP_SECTORS, type SystemArea, systemArea } from './system-area.js';
 import { encodeTree, layOutTree, sourceSize, type FilePlan, type TreeLayout } from './tree-layout.js';
 
 export type { FilePlan } from './tree-layout.js';
@@ -44,28 +37,38 @@ const CYLINDER_BLOCKS = (64 * 32) / SECTORS_PER_BLOCK;
 /** Boot images are patched in memory; anything bigger than this is not a boot image. */
 const MAX_BOOT_IMAGE = 64 << 20;
 
-/** A region of the image, in write order. */
-export type Region =
-  | { at: number; kind: 'bytes'; data: Buffer }
-  | { at: number; kind: 'file'; file: FilePlan }
-  | { at: number; kind: 'esp'; source: IsoFileSource; size: number };
-
 export interface IsoPlan {
   /** Image size in bytes (a whole number of 2048-byte blocks). */
   size: number;
-  /** Regions by increasing byte offset; the gaps between them are zeros. */
-  regions: Region[];
+  /** The image as extents: metadata in memory, file contents and the ESP read while written; the gaps are zeros. */
+  image: SparseDisk;
   volumeBlocks: number;
   /** Where the ISO filesystem's data ends (the appended ESP starts here). */
   isoEndBlock: number;
   catalogBlock?: number;
   /** The appended ESP: first block, source size, and blocks it takes with its padding. */
   esp?: { block: number; size: number; blocks: number };
-  gpt?: { diskGuid: string; partitions: GptPartition[] };
+  gpt?: GptLayout;
 }
 
-async function sourceBytes(source: IsoFileSource): Promise<Buffer> {
+async function sourceBytes(source: FileSource): Promise<Buffer> {
   return 'data' in source ? Buffer.from(source.data) : fs.readFile(source.path);
+}
+
+/** A file's bytes, refused unless it still has the size the image was planned with. */
+async function* fileContents(path: string, size: number, what: string): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_SIZE })) {
+    const buf = chunk as Buffer;
+    seen += buf.length;
+    if (seen > size) break;
+    yield buf;
+  }
+  if (seen !== size) throw new Iso9660Error(`iso9660: ${what} (${path}) changed size while the image was written`);
+}
+
+function sourceExtent(at: number, source: FileSource, size: number, what: string): Extent {
+  return 'data' in source ? bytesExtent(at, source.data) : streamExtent(at, size, () => fileContents(source.path, size, what));
 }
 
 function bootFile(layout: TreeLayout, path: string, what: string): FilePlan {
@@ -82,7 +85,7 @@ interface Boot {
   efiFile?: FilePlan;
   /** The El Torito EFI entry is the appended ESP. */
   efiOnEsp: boolean;
-  esp?: { source: IsoFileSource; size: number };
+  esp?: { source: FileSource; size: number };
 }
 
 async function resolveBoot(layout: TreeLayout, options: IsoWriteOptions): Promise<Boot> {
@@ -155,33 +158,16 @@ function assignBlocks(layout: TreeLayout, boot: Boot, options: IsoWriteOptions):
 }
 
 /** Sector 0 and the GPTs: the ISO data as partition 1 (from the partition-relative copy on), the ESP as partition 2. */
-function systemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): { gpt: NonNullable<IsoPlan['gpt']>; head: Buffer; backup: Buffer } {
-  const partitions: GptPartition[] = [
-    {
-      number: 1,
-      type: BASIC_DATA_TYPE,
-      guid: seededGuid(hybrid.guidSeed, 'partition-1'),
-      firstSector: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK,
-      lastSector: map.isoEnd * SECTORS_PER_BLOCK - 1,
-      attributes: ATTR_REQUIRED | ATTR_READ_ONLY,
-      name: 'ISO9660',
-    },
-  ];
-  if (map.esp !== undefined) {
-    partitions.push({
-      number: 2,
-      type: ESP_TYPE,
-      guid: seededGuid(hybrid.guidSeed, 'partition-2'),
-      firstSector: map.esp * SECTORS_PER_BLOCK,
-      lastSector: (map.esp + map.espBlocks) * SECTORS_PER_BLOCK - 1,
-      attributes: 0n,
-      name: 'EFI',
-    });
-  }
-  const gpt = { diskGuid: seededGuid(hybrid.guidSeed, 'disk'), partitions };
-  const encoded = encodeGpt({ ...gpt, totalSectors: map.totalSectors, firstUsable: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK });
-  const mbr = encodeProtectiveMbr(map.totalSectors, hybrid.mbrBootCode, hybrid.grub2Mbr ? boot.biosFile!.block : undefined);
-  return { gpt, head: Buffer.concat([mbr, encoded.primary]), backup: encoded.backup };
+function hybridSystemArea(hybrid: IsoHybrid, map: BlockMap, boot: Boot): SystemArea {
+  return systemArea({
+    guidSeed: hybrid.guidSeed,
+    totalSectors: map.totalSectors,
+    isoStartSector: PARTITION_OFFSET_BLOCKS * SECTORS_PER_BLOCK,
+    isoEndSector: map.isoEnd * SECTORS_PER_BLOCK,
+    ...(map.esp !== undefined ? { esp: { firstSector: map.esp * SECTORS_PER_BLOCK, sectors: map.espBlocks * SECTORS_PER_BLOCK } } : {}),
+    ...(hybrid.mbrBootCode ? { mbrBootCode: hybrid.mbrBootCode } : {}),
+    ...(hybrid.grub2Mbr ? { grub2ImageBlock: boot.biosFile!.block } : {}),
+  });
 }
 
 function catalogEntries(boot: Boot, map: BlockMap): CatalogEntry[] {
@@ -192,7 +178,7 @@ function catalogEntries(boot: Boot, map: BlockMap): CatalogEntry[] {
   return entries;
 }
 
-export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Promise<IsoPlan> {
+export async function planIso(tree: FileTree, options: IsoWriteOptions = {}): Promise<IsoPlan> {
   const date = options.date ?? new Date(0);
   const fileDate = options.fileDate ?? date;
   const identity: VolumeIdentity = {
@@ -220,10 +206,10 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
     biosFile.data = image;
   }
 
-  const regions: Region[] = [];
-  const bytes = (block: number, data: Buffer): void => void regions.push({ at: block * BLOCK, kind: 'bytes', data });
-  const area = options.hybrid ? systemArea(options.hybrid, map, boot) : undefined;
-  if (area) regions.push({ at: 0, kind: 'bytes', data: area.head });
+  const extents: Extent[] = [];
+  const bytes = (block: number, data: Buffer): void => void extents.push(bytesExtent(block * BLOCK, data));
+  const area = options.hybrid ? hybridSystemArea(options.hybrid, map, boot) : undefined;
+  if (area) extents.push(bytesExtent(0, area.head));
 
   const descriptor = (start: number, shift: number, blocks: number): Buffer =>
     primaryDescriptor({
@@ -245,13 +231,14 @@ export async function planIso(tree: IsoTree, options: IsoWriteOptions = {}): Pro
   if (map.catalog !== undefined) bytes(map.catalog, encodeCatalog(catalogEntries(boot, map)));
   bytes(map.tree, encodeTree(layout, map.tree, 0, recDate));
   if (map.relativeTree !== undefined) bytes(map.relativeTree, encodeTree(layout, map.relativeTree, PARTITION_OFFSET_BLOCKS, recDate));
-  for (const file of map.files) regions.push({ at: file.block * BLOCK, kind: 'file', file });
-  if (boot.esp && map.esp !== undefined) regions.push({ at: map.esp * BLOCK, kind: 'esp', source: boot.esp.source, size: boot.esp.size });
-  if (area) regions.push({ at: (map.totalSectors - GPT_BACKUP_SECTORS) * SECTOR, kind: 'bytes', data: area.backup });
+  for (const file of map.files) extents.push(file.data ? bytesExtent(file.block * BLOCK, file.data) : sourceExtent(file.block * BLOCK, file.source, file.size, file.path));
+  if (boot.esp && map.esp !== undefined) extents.push(sourceExtent(map.esp * BLOCK, boot.esp.source, boot.esp.size, 'the ESP image'));
+  if (area) extents.push(bytesExtent((map.totalSectors - GPT_BACKUP_SECTORS) * SECTOR, area.backup));
 
+  const size = map.totalSectors * SECTOR;
   return {
-    size: map.totalSectors * SECTOR,
-    regions,
+    size,
+    image: sparseDisk(size, extents),
     volumeBlocks: map.totalSectors / SECTORS_PER_BLOCK,
     isoEndBlock: map.isoEnd,
     ...(map.catalog !== undefined ? { catalogBlock: map.catalog } : {}),

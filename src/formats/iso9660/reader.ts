@@ -5,22 +5,18 @@
 // that starts inside a bigger image, such as the partition-relative copy at
 // 32 KiB of a hybrid image.
 
-import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { BLOCK, DescriptorType, EL_TORITO_ID, FIRST_DESCRIPTOR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STANDARD_ID } from './constants.js';
+import type { VolumeIdentity } from './descriptors.js';
 import { parseDescriptorDate, parseRecordDate } from './encoding.js';
 import { Iso9660Error } from './errors.js';
 import { parsePathTable, type PathTableRecord } from './path-table.js';
 import { decodeSymlink, parseSusp, type SuspEntry } from './susp.js';
-import { splitPath } from './tree.js';
-import { readExactly } from '../read-at.js';
+import { splitPath } from '../file-tree.js';
+import { openForReader, readExactly } from '../read-at.js';
 
-export interface VolumeInfo {
-  systemId: string;
-  volumeId: string;
-  volumeSetId: string;
-  publisherId: string;
-  preparerId: string;
-  applicationId: string;
+/** The primary descriptor's fields; an unset date reads as undefined. */
+export interface VolumeInfo extends Omit<VolumeIdentity, 'created' | 'modified'> {
   volumeBlocks: number;
   blockSize: number;
   created?: Date;
@@ -86,7 +82,7 @@ const text = (buf: Buffer, from: number, to: number): string => buf.toString('la
 
 export class IsoReader {
   private constructor(
-    private readonly handle: fs.FileHandle,
+    private readonly handle: FileHandle,
     private readonly offset: number,
     readonly volume: VolumeInfo,
     private readonly rootRecord: RawRecord,
@@ -96,8 +92,7 @@ export class IsoReader {
   ) {}
 
   static async open(path: string, options: { offset?: number } = {}): Promise<IsoReader> {
-    const handle = await fs.open(path, 'r');
-    try {
+    return openForReader(path, async (handle) => {
       const offset = options.offset ?? 0;
       const descriptors: Buffer[] = [];
       let primary: Buffer | undefined;
@@ -131,10 +126,7 @@ export class IsoReader {
       const reader = new IsoReader(handle, offset, volume, root, descriptors, 0, false);
       await reader.detectRockRidge();
       return reader;
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -326,6 +318,6 @@ function parseRecord(buf: Buffer, at: number, suspSkip = 0): RawRecord {
   };
 }
 
-function readAt(handle: fs.FileHandle, position: number, length: number): Promise<Buffer> {
+function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
   return readExactly(handle, position, length, () => new Iso9660Error(`iso9660: image ends before byte ${position + length}`));
 }

@@ -4,8 +4,10 @@
 // as block offsets from the start of the copy. encodeTree writes a copy at a
 // given block, addresses shifted for the partition-relative view. File
 // contents are not here: files only get sizes, and blocks later (plan.ts).
+// What a Rock Ridge tree cannot carry (over-long names and targets) is refused
+// here, before anything is written.
 
-import { promises as fs } from 'node:fs';
+import { type FileSource, type FileTree, type TreeDirectory, childPath, sourceSize as fileSourceSize } from '../file-tree.js';
 import { BLOCK, MAX_FILE_SIZE, S_IFDIR, S_IFLNK, S_IFREG } from './constants.js';
 import {
   ContinuationPool,
@@ -24,13 +26,20 @@ import { Iso9660Error } from './errors.js';
 import { compareIdentifiers, isoIdentifiers } from './names.js';
 import { encodePathTable, pathTableSize } from './path-table.js';
 import { erEntry, nmEntries, pxEntry, slEntries, spEntry, tfEntry } from './susp.js';
-import type { IsoDirectory, IsoFileSource, IsoTree } from './tree.js';
 
 /** Path table parent numbers are 16-bit. */
 const MAX_DIRECTORIES = 0xffff;
+/**
+ * Longest name in bytes. Rock Ridge could carry more (NM entries continue),
+ * but Linux' isofs drops any NM piece that would take a name to 254 bytes or
+ * more, so a 254- or 255-byte name would come out truncated there (measured).
+ */
+export const NAME_MAX = 253;
+/** Linux' PATH_MAX less the terminating NUL. */
+const SYMLINK_MAX = 4095;
 
 interface DirectoryPlan {
-  node: IsoDirectory;
+  node: TreeDirectory;
   path: string;
   /** 1-based path table number. */
   number: number;
@@ -45,15 +54,15 @@ interface DirectoryPlan {
 
 export interface FilePlan {
   path: string;
-  source: IsoFileSource;
+  source: FileSource;
   size: number;
   block: number;
   /** Patched contents of a boot image (written instead of the source). */
   data?: Buffer;
 }
 
-export async function sourceSize(source: IsoFileSource, what: string): Promise<number> {
-  const size = 'data' in source ? source.data.length : (await fs.stat(source.path)).size;
+export async function sourceSize(source: FileSource, what: string): Promise<number> {
+  const size = await fileSourceSize(source, what);
   if (size > MAX_FILE_SIZE) throw new Iso9660Error(`iso9660: ${what} is ${size} bytes; files of 4 GiB and more are not supported`);
   return size;
 }
@@ -71,18 +80,14 @@ export interface TreeLayout {
   pathTableSize: number;
 }
 
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
-
-export async function layOutTree(tree: IsoTree, date: Date): Promise<TreeLayout> {
+export async function layOutTree(tree: FileTree, date: Date): Promise<TreeLayout> {
   const tf = tfEntry(date);
   const root: DirectoryPlan = { node: tree.root, path: '', number: 1, parent: undefined, id: SELF_ID, records: [], blocks: 0, offset: 0 };
   const dirs: DirectoryPlan[] = [root];
   const files: FilePlan[] = [];
   const byPath = new Map<string, FilePlan>();
   const pool = new ContinuationPool();
-  const links = (dir: IsoDirectory): number => 2 + [...dir.children.values()].filter((c) => c.kind === 'directory').length;
+  const links = (dir: TreeDirectory): number => 2 + [...dir.children.values()].filter((c) => c.kind === 'directory').length;
   const dirTarget = (dir: DirectoryPlan): RecordTarget => ({
     isDirectory: true,
     extent: (treeStart) => treeStart + dir.offset,
@@ -104,7 +109,9 @@ export async function layOutTree(tree: IsoTree, date: Date): Promise<TreeLayout>
     ];
     for (const [name, node] of children) {
       const id = Buffer.from(ids.get(name)!, 'latin1');
-      const path = join(dir.path, name);
+      const path = childPath(dir.path, name);
+      if (Buffer.byteLength(name, 'utf8') > NAME_MAX) throw new Iso9660Error(`iso9660: ${path}: name longer than ${NAME_MAX} bytes`);
+      if (node.kind === 'symlink' && Buffer.byteLength(node.target, 'utf8') > SYMLINK_MAX) throw new Iso9660Error(`iso9660: ${path}: symlink target longer than ${SYMLINK_MAX} bytes`);
       if (node.kind === 'directory') {
         if (dirs.length >= MAX_DIRECTORIES) throw new Iso9660Error(`iso9660: more than ${MAX_DIRECTORIES} directories`);
         const child = { node, path, number: dirs.length + 1, parent: dir, id, records: [], blocks: 0, offset: 0 } satisfies DirectoryPlan;

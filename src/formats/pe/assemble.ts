@@ -25,6 +25,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Extent, type SparseDisk, bytesExtent, fileExtent, rawDiskStream, sparseDisk } from '../disk/sparse.js';
 import { PeFormatError } from './errors.js';
+import { readPeHeaders } from './reader.js';
 import {
   COFF_HEADER_SIZE,
   DOS_HEADER_SIZE,
@@ -38,8 +39,6 @@ import {
   type PeHeaders,
   type SectionHeader,
   encodeSectionHeader,
-  headersLength,
-  parsePeHeaders,
 } from './headers.js';
 
 /** Where the PE signature goes in the output: a 0x40-byte DOS header plus 0x40 bytes of padding. */
@@ -91,24 +90,6 @@ function checkU32(value: number, what: string): number {
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-}
-
-async function readStubHeaders(stub: string): Promise<{ headers: PeHeaders; size: number }> {
-  const handle = await fs.open(stub, 'r');
-  try {
-    const size = (await handle.stat()).size;
-    const first = Buffer.alloc(Math.min(size, 4096));
-    await handle.read(first, 0, first.length, 0);
-    const length = headersLength(first);
-    let buf = first;
-    if (length > first.length) {
-      buf = Buffer.alloc(length);
-      await handle.read(buf, 0, length, 0);
-    }
-    return { headers: parsePeHeaders(buf), size };
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Refuses stubs the layout cannot carry over faithfully. */
@@ -168,7 +149,7 @@ function encodeHeaders(stub: PeHeaders, sections: readonly SectionHeader[], fiel
 /** Lays the image out (sizes of files are taken now; they must not change before it is written). */
 export async function planUki(options: AssembleOptions): Promise<UkiPlan> {
   const timestamp = checkU32(options.timestamp ?? 0, 'timestamp');
-  const { headers: stub, size: stubSize } = await readStubHeaders(options.stub);
+  const { headers: stub, size: stubSize } = await readPeHeaders(options.stub);
   checkStub(options.stub, stub);
   const { sectionAlignment, fileAlignment, imageBase } = stub.optional;
 

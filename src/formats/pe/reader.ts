@@ -25,6 +25,19 @@ function mappedSize(s: SectionHeader): number {
   return s.virtualSize || s.sizeOfRawData;
 }
 
+/** A PE file's headers (the first 4 KiB usually hold them all, else a second read) and its size. */
+export async function readPeHeaders(path: string): Promise<{ headers: PeHeaders; size: number }> {
+  const handle = await open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const start = await readUpTo(handle, 0, Math.min(size, 4096));
+    const length = headersLength(start);
+    return { headers: parsePeHeaders(length <= start.length ? start : await readUpTo(handle, 0, length)), size };
+  } finally {
+    await handle.close();
+  }
+}
+
 async function readAt(path: string, position: number, length: number): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
@@ -42,17 +55,8 @@ export class PeFile {
   ) {}
 
   static async open(path: string): Promise<PeFile> {
-    const handle = await open(path, 'r');
-    let size: number;
-    try {
-      size = (await handle.stat()).size;
-    } finally {
-      await handle.close();
-    }
-    const start = await readAt(path, 0, Math.min(size, 4096));
-    const length = headersLength(start);
-    const buf = length <= start.length ? start : await readAt(path, 0, length);
-    return new PeFile(path, parsePeHeaders(buf), size);
+    const { headers, size } = await readPeHeaders(path);
+    return new PeFile(path, headers, size);
   }
 
   get sections(): PeSection[] {

@@ -11,7 +11,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { SquashfsError } from './errors.js';
 import type { SquashfsEntry, SquashfsReader } from './reader.js';
-import { splitPath } from './tree.js';
+import { splitPath } from '../file-tree.js';
 
 export interface ExtractOptions {
   /**

@@ -7,7 +7,7 @@ import { INVALID_FRAGMENT } from './constants.js';
 import { SquashfsError } from './errors.js';
 import type { BlockPipeline } from './block-pipeline.js';
 import type { FragmentPacker } from './fragments.js';
-import type { FileSource } from './tree.js';
+import type { FileSource } from '../file-tree.js';
 import { readUpTo } from '../read-at.js';
 
 /** Where a file's bytes went. blocksStart and blockSizes are final once the pipeline drains. */

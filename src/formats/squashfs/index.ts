@@ -1,7 +1,6 @@
 // SquashFS 4.0: our own writer and reader (see writer.ts and reader.ts).
 
 export { SquashfsError } from './errors.js';
-export { SquashfsTree, type FileSource, type TreeDirectory, type TreeFile, type TreeNode, type TreeSymlink } from './tree.js';
 export { writeSquashfs, writeSquashfsToStream, type SquashfsWriteOptions, type SquashfsWriteResult } from './writer.js';
 export type { WriteCompression } from './codec.js';
 export { FileSink, type SeekableSink } from './sink.js';

@@ -1,9 +1,12 @@
 // The tree in the order the image stores it: children sorted by name bytes
 // (what the kernel's lookup expects), inode numbers handed out breadth-first
 // so that the entries of one directory have consecutive numbers (small deltas
-// in the directory headers), the root being 1.
+// in the directory headers), the root being 1. Names and symlink targets are
+// checked against the lengths Linux takes here, before anything is written.
 
-import type { TreeNode } from './tree.js';
+import type { TreeNode } from '../file-tree.js';
+import { SYMLINK_MAX, WRITE_NAME_MAX } from './constants.js';
+import { SquashfsError } from './errors.js';
 
 export interface PlannedNode {
   node: TreeNode;
@@ -26,14 +29,10 @@ export function planTree(root: TreeNode): { root: PlannedNode; count: number } {
     const children = [...dir.node.children].map(([name, node]) => ({ name: Buffer.from(name, 'utf8'), node }));
     children.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const { name, node } of children) {
-      const child: PlannedNode = {
-        node,
-        name,
-        path: dir.path === '/' ? `/${name.toString('utf8')}` : `${dir.path}/${name.toString('utf8')}`,
-        inodeNumber: next++,
-        parent: dir,
-        children: [],
-      };
+      const path = dir.path === '/' ? `/${name.toString('utf8')}` : `${dir.path}/${name.toString('utf8')}`;
+      if (name.length > WRITE_NAME_MAX) throw new SquashfsError(`squashfs: ${path}: name longer than ${WRITE_NAME_MAX} bytes`);
+      if (node.kind === 'symlink' && Buffer.byteLength(node.target, 'utf8') > SYMLINK_MAX) throw new SquashfsError(`squashfs: ${path}: symlink target longer than ${SYMLINK_MAX} bytes`);
+      const child: PlannedNode = { node, name, path, inodeNumber: next++, parent: dir, children: [] };
       dir.children.push(child);
       queue.push(child);
     }

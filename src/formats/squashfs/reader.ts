@@ -1,7 +1,7 @@
 // Reads SquashFS 4.0 images (ours and mksquashfs'): lists entries, streams
 // file contents block by block, resolves paths. Extraction is in extract.ts (extractSquashfs).
 
-import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createDecompressor } from './codec.js';
 import type { Decompressor } from './codec-types.js';
@@ -21,7 +21,8 @@ import { decodeInode, type DirectoryInode, type FileInode, type Inode } from './
 import { MetadataReader } from './metadata-reader.js';
 import { unpackRef, type MetadataRef } from './metadata-writer.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
-import { splitPath } from './tree.js';
+import { splitPath } from '../file-tree.js';
+import { openForReader, readExactly } from '../read-at.js';
 
 export type EntryType = 'directory' | 'file' | 'symlink' | 'block-device' | 'char-device' | 'fifo' | 'socket';
 
@@ -65,7 +66,7 @@ export class SquashfsReader {
   private fragmentCache = new Map<number, Promise<Buffer>>();
 
   private constructor(
-    private readonly handle: fs.FileHandle,
+    private readonly handle: FileHandle,
     readonly superblock: Superblock,
     readonly size: number,
   ) {
@@ -74,20 +75,14 @@ export class SquashfsReader {
   }
 
   static async open(path: string): Promise<SquashfsReader> {
-    const handle = await fs.open(path, 'r');
-    try {
+    return openForReader(path, async (handle) => {
       const { size } = await handle.stat();
-      const head = Buffer.alloc(SUPERBLOCK_SIZE);
-      await handle.read(head, 0, SUPERBLOCK_SIZE, 0);
-      const superblock = decodeSuperblock(head);
+      const superblock = decodeSuperblock(await readImage(handle, 0, SUPERBLOCK_SIZE));
       if (superblock.bytesUsed > size) throw new SquashfsError(`squashfs: image is truncated (${size} of ${superblock.bytesUsed} bytes)`);
       const reader = new SquashfsReader(handle, superblock, size);
       await reader.loadIds();
       return reader;
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -109,14 +104,7 @@ export class SquashfsReader {
   /** Exactly `length` bytes at an offset inside bytes_used. */
   async readAt(position: number, length: number): Promise<Buffer> {
     if (position + length > this.superblock.bytesUsed) throw new SquashfsError(`squashfs: read of ${length} bytes at ${position} is past the end of the image`);
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buf, done, length - done, position + done);
-      if (bytesRead === 0) throw new SquashfsError('squashfs: unexpected end of image');
-      done += bytesRead;
-    }
-    return buf;
+    return readImage(this.handle, position, length);
   }
 
   /** Reads a lookup table: the index of block positions at `start`, then `bytes` bytes of records. */
@@ -338,4 +326,8 @@ export class SquashfsReader {
     for await (const chunk of this.chunks(file)) parts.push(chunk);
     return Buffer.concat(parts);
   }
+}
+
+function readImage(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  return readExactly(handle, position, length, (end) => new SquashfsError(`squashfs: unexpected end of image at byte ${end}`));
 }

@@ -36,7 +36,7 @@ import { encodeLookupTable, encodeMetadataBlock, MetadataWriter, packRef, type M
 import { depthFirst, planTree, type PlannedNode } from './plan.js';
 import { FileSink, type SeekableSink } from './sink.js';
 import { encodeSuperblock } from './superblock.js';
-import type { SquashfsTree } from './tree.js';
+import type { FileTree } from '../file-tree.js';
 
 export interface SquashfsWriteOptions {
   /** Default zstd (Talos >= 1.8); xz for older Talos. */
@@ -159,7 +159,7 @@ async function writeTables(root: PlannedNode, s: Settings, layouts: Map<PlannedN
   return { rootRef, inodeTable: await inodes.finish(), directoryTable: await dirs.finish() };
 }
 
-async function writeImage(tree: SquashfsTree, sink: SeekableSink, options: SquashfsWriteOptions): Promise<SquashfsWriteResult> {
+async function writeImage(tree: FileTree, sink: SeekableSink, options: SquashfsWriteOptions): Promise<SquashfsWriteResult> {
   const s = settings(options);
   const plan = planTree(tree.root);
   let position = 0;
@@ -228,7 +228,7 @@ async function writeImage(tree: SquashfsTree, sink: SeekableSink, options: Squas
  * Writes the image to a file (created or truncated; removed again if writing
  * fails) or to any seekable sink.
  */
-export async function writeSquashfs(tree: SquashfsTree, destination: string | SeekableSink, options: SquashfsWriteOptions = {}): Promise<SquashfsWriteResult> {
+export async function writeSquashfs(tree: FileTree, destination: string | SeekableSink, options: SquashfsWriteOptions = {}): Promise<SquashfsWriteResult> {
   if (typeof destination !== 'string') return writeImage(tree, destination, options);
   const sink = await FileSink.create(destination);
   try {
@@ -248,7 +248,7 @@ export async function writeSquashfs(tree: SquashfsTree, destination: string | Se
  * temp dir) and then streamed; `out` is ended afterwards.
  */
 export async function writeSquashfsToStream(
-  tree: SquashfsTree,
+  tree: FileTree,
   out: Writable,
   options: SquashfsWriteOptions & { tmpDir?: string } = {},
 ): Promise<SquashfsWriteResult> {
