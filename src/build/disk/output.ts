@@ -6,7 +6,9 @@
 // `disk.raw` whatever its format (upstream renames the image before tarring
 // it), sparse where the image has holes.
 // Everything streams from the sparse description; an uncompressed raw or fixed
-// VHD goes to a file with its zeros left as holes.
+// VHD goes to a file with its zeros left as holes. A raw or fixed VHD goes out
+// in disk order while partitions are still being made; the other formats lay
+// out the whole disk first, so they wait for every partition.
 
 import { createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -14,7 +16,20 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Codec, compressStream } from '../../formats/compression.js';
-import { type SparseDisk, type SparseOutput, bytesExtent, fileExtent, rawDiskStream, sparseDisk, streamExtent, writeSparse, writeSparseFile } from '../../formats/disk/sparse.js';
+import {
+  type SparseDisk,
+  type SparseOutput,
+  type StreamableDisk,
+  bytesExtent,
+  fileExtent,
+  rawDiskStream,
+  settledDisk,
+  sparseDisk,
+  streamableDisk,
+  streamExtent,
+  writeSparse,
+  writeSparseFile,
+} from '../../formats/disk/sparse.js';
 import { createOva } from '../../formats/ova.js';
 import { planQcow2, qcow2Stream } from '../../formats/qcow2.js';
 import { sparseTarStream } from '../../formats/sparse-tar.js';
@@ -55,25 +70,25 @@ function ova(disk: SparseDisk): Promise<Readable> {
   });
 }
 
-async function formatted(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
+async function formatted(disk: StreamableDisk, options: DiskOutputOptions): Promise<Readable> {
   switch (options.format) {
     case 'raw':
       return rawDiskStream(disk);
     case 'qcow2':
-      return qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER });
+      return qcow2Stream(await settledDisk(disk), { clusterSize: QCOW2_CLUSTER });
     case 'vhd': {
       const vhd = vhdOptions(options.formatOptions);
-      return vhd.subformat === 'fixed' ? vhdFixedStream(disk, vhd) : vhdDynamicStream(disk, vhd);
+      return vhd.subformat === 'fixed' ? vhdFixedStream(disk, vhd) : vhdDynamicStream(await settledDisk(disk), vhd);
     }
     case 'ova':
-      return ova(disk);
+      return ova(await settledDisk(disk));
   }
 }
 
 /** A fixed VHD file: the raw disk with the footer after it, holes kept. */
-function fixedVhdFile(disk: SparseDisk, options: VhdOptions): SparseDisk {
+function fixedVhdFile(disk: StreamableDisk, options: VhdOptions): StreamableDisk {
   const { currentSize, fileSize } = planVhd(disk.size, options);
-  return sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, options))]);
+  return streamableDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, options))]);
 }
 
 /**
@@ -82,13 +97,14 @@ function fixedVhdFile(disk: SparseDisk, options: VhdOptions): SparseDisk {
  * size is planned up front), an OVA (sized only once written) is written to
  * `scratch` first.
  */
-async function tarMember(disk: SparseDisk, options: DiskOutputOptions, scratch: string): Promise<SparseDisk> {
+async function tarMember(lazy: StreamableDisk, options: DiskOutputOptions, scratch: string): Promise<SparseDisk> {
+  const disk = await settledDisk(lazy);
   switch (options.format) {
     case 'raw':
       return disk;
     case 'vhd': {
       const vhd = vhdOptions(options.formatOptions);
-      if (vhd.subformat === 'fixed') return fixedVhdFile(disk, vhd);
+      if (vhd.subformat === 'fixed') return settledDisk(fixedVhdFile(disk, vhd));
       const { fileSize } = planDynamicVhd(disk, vhd);
       return sparseDisk(fileSize, [streamExtent(0, fileSize, () => vhdDynamicStream(disk, vhd))]);
     }
@@ -121,7 +137,7 @@ function compressed(source: Readable, compression: Compression): Readable {
 }
 
 /** The downloadable image as one stream, for every compression but `.tar.gz` (which writeDiskImage packs). */
-export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
+export async function diskImageStream(disk: StreamableDisk, options: DiskOutputOptions): Promise<Readable> {
   if (options.compression === 'tar.gz') throw new Error('disk image: a .tar.gz is packed by writeDiskImage');
   return compressed(await formatted(disk, options), options.compression);
 }
@@ -135,7 +151,7 @@ function signalOption(options: DiskOutputOptions): { signal?: AbortSignal } {
  * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
  * takes the space of its data, not 8 GiB.
  */
-export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, out: string | DiskImageOutput): Promise<void> {
+export async function writeDiskImage(disk: StreamableDisk, options: DiskOutputOptions, out: string | DiskImageOutput): Promise<void> {
   const vhd = vhdOptions(options.formatOptions);
   const sparse =
     options.compression !== 'none' ? undefined : options.format === 'raw' ? disk : options.format === 'vhd' && vhd.subformat === 'fixed' ? fixedVhdFile(disk, vhd) : undefined;
