@@ -20,8 +20,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
-    recipe: 9,
+    // 10: a compressed image (but .tar.gz) is two frames, its first MiB compressed on its own so it goes out at once.
+    recipe: 10,
     check(target) {
       const { request, schematic } = target;
       const customization = schematic.schematic.customization;

@@ -203,10 +203,15 @@ export function isZero(data: Buffer): boolean {
 /** The raw disk's bytes, zeros included, padded with zeros up to `length` (default the disk size). */
 export async function* rawDiskChunks(disk: StreamableDisk, length = disk.size): AsyncGenerator<Buffer> {
   let at = 0;
-  for await (const { offset, data } of diskData(disk)) {
-    yield* zeroChunks(offset - at);
-    yield data;
-    at = offset + data.length;
+  for (const part of disk.extents) {
+    // Where a region starts is known before what is in it: the zeros up to it go out first.
+    yield* zeroChunks(part.offset - at);
+    at = part.offset;
+    for (const extent of isDeferred(part) ? await regionExtents(part) : [part]) {
+      yield* zeroChunks(extent.offset - at);
+      yield* extentChunks(extent);
+      at = extent.offset + extent.length;
+    }
   }
   yield* zeroChunks(length - at);
 }
