@@ -10,6 +10,9 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import type { SparseOutput } from '../formats/disk/sparse.js';
 
+/** How long a reader following the build waits to gather a full read rather than send what little is new. */
+const BATCH_MS = 50;
+
 export type SinkState = { state: 'writing' } | { state: 'complete' } | { state: 'failed'; error: Error };
 
 export class AssetSink implements SparseOutput {
@@ -106,7 +109,18 @@ export class AssetSink implements SparseOutput {
     let position = 0;
     let waiting: (() => void) | undefined;
     const stop = this.onChange(() => waiting?.());
+    /** Resolves on the sink's next change, or after `ms`. */
+    const changed = async (ms?: number): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        waiting = resolve;
+        if (ms !== undefined) timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
+      waiting = undefined;
+    };
     const next = async (size: number): Promise<Buffer | null> => {
+      let gatherUntil: number | undefined;
       for (;;) {
         if (this.status.state === 'failed') {
           // Cut only once the queue has settled the build, so a retry right after starts a new one.
@@ -114,6 +128,13 @@ export class AssetSink implements SparseOutput {
           throw this.status.error;
         }
         if (position < this.length) {
+          // Following a fast writer piece by piece costs a read, a push and an HTTP chunk per piece:
+          // gather up to `size` bytes for a moment (the first bytes go at once, the last when the sink completes).
+          gatherUntil ??= Date.now() + BATCH_MS;
+          if (position > 0 && this.status.state === 'writing' && this.length - position < size && Date.now() < gatherUntil) {
+            await changed(gatherUntil - Date.now());
+            continue;
+          }
           const buffer = Buffer.allocUnsafe(Math.min(size, this.length - position));
           const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, position);
           if (bytesRead === 0) throw new Error(`asset sink: ${this.path} ends at ${position}, before the ${this.length} bytes written`);
@@ -124,8 +145,7 @@ export class AssetSink implements SparseOutput {
           await published;
           return null;
         }
-        await new Promise<void>((resolve) => (waiting = resolve));
-        waiting = undefined;
+        await changed();
       }
     };
     const stream = new Readable({

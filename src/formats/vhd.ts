@@ -29,7 +29,7 @@
 import { Readable } from 'node:stream';
 import { DiskFormatError } from './disk/errors.js';
 import { countBlocks, touchedBlockRuns, touchedBlocks } from './disk/blocks.js';
-import { type SparseDisk, rawDiskChunks } from './disk/sparse.js';
+import { type SparseDisk, type StreamableDisk, rawDiskChunks } from './disk/sparse.js';
 
 export const VHD_FOOTER_SIZE = 512;
 /** 2000-01-01T00:00:00Z, the VHD timestamp epoch, in Unix seconds. */
@@ -181,14 +181,14 @@ export function parseVhdFooter(footer: Uint8Array): VhdFooter {
   };
 }
 
-async function* vhdChunks(disk: SparseDisk, options: VhdOptions): AsyncGenerator<Buffer> {
+async function* vhdChunks(disk: StreamableDisk, options: VhdOptions): AsyncGenerator<Buffer> {
   const footer = encodeVhdFooter(disk.size, options);
   yield* rawDiskChunks(disk, planVhd(disk.size, options).currentSize);
   yield footer;
 }
 
 /** The fixed VHD as a stream of planVhd(disk.size).fileSize bytes. */
-export function vhdFixedStream(disk: SparseDisk, options: VhdOptions = {}): Readable {
+export function vhdFixedStream(disk: StreamableDisk, options: VhdOptions = {}): Readable {
   return Readable.from(vhdChunks(disk, options), { objectMode: false, highWaterMark: 1 << 20 });
 }
 

@@ -1,8 +1,9 @@
 // The one mapping from an error to an HTTP answer, for every route: client
 // mistakes become 4xx with a message saying what to fix (upstream's texts where
 // upstream has them), failures of the release source 502, conditions of this
-// machine (disk full, read-only) their own status with a fixed summary, and
-// anything unexpected a 500 that names the request ID and nothing internal.
+// machine (disk full, read-only) and a build past the time limit their own
+// status with a fixed summary, and anything unexpected a 500 that names the
+// request ID and nothing internal.
 // The plain-text routes and the registry's JSON envelope render the same answer.
 
 import type { Request } from 'express';
@@ -10,6 +11,7 @@ import { AdmissionError } from '../assets/admission.js';
 import { AssetNotImplementedError, InvalidAssetRequestError } from '../assets/target.js';
 import { MissingToolError } from '../host-tool.js';
 import { machineCondition, scrubPaths, statusOfSummary } from '../error-summary.js';
+import { timeLimitExceeded } from '../jobs/deadline.js';
 import { BuildFailedError } from '../jobs/queue.js';
 import { OciError } from '../oci/errors.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from '../release/errors.js';
@@ -70,6 +72,16 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   if (err instanceof SchematicStoreUnavailableError) return answer(503, err.message, 'error');
   if (err instanceof MissingToolError) return answer(503, `service not fully installed: ${err.message}`, 'error');
   if (err instanceof BuildFailedError) {
+    const limit = timeLimitExceeded(err.message);
+    if (limit !== undefined) {
+      return answer(
+        503,
+        `asset build timed out: it ran longer than this factory's build time limit of ${limit} s (IF_BUILD_TIMEOUT_SECONDS) and was stopped; ` +
+          "try again later, when the factory is less busy, or have the factory's operator raise IF_BUILD_TIMEOUT_SECONDS",
+        'warn',
+        'UNAVAILABLE',
+      );
+    }
     // The message was summarised where the build ran (see error-summary.ts).
     const status = statusOfSummary(err.message);
     const prefix = status === 503 && err.message.includes('not installed') ? 'service not fully installed' : 'asset build failed';

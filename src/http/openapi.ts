@@ -57,7 +57,10 @@ const assetErrors = {
   '501': text('Not built by this factory yet (overlays for single-board computers).'),
   '502': text('The release source (registry or layout directory) failed, or a release image failed its signature check.', 'release source error: ...\n'),
   '503': {
-    ...text('The build queue is full (IF_MAX_QUEUED_BUILDS, with Retry-After), a host tool a build needs is missing, or the storage is read-only.', 'service not fully installed: ...\n'),
+    ...text(
+      'The build queue is full (IF_MAX_QUEUED_BUILDS, with Retry-After), the build ran past the time limit (IF_BUILD_TIMEOUT_SECONDS), a host tool a build needs is missing, or the storage is read-only.',
+      'service not fully installed: ...\n',
+    ),
     headers: { 'Retry-After': retryAfter },
   },
   '507': text('The disk the build writes to is full; nothing was cached.'),

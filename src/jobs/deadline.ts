@@ -6,6 +6,14 @@ export class BuildTimeoutError extends Error {
   override name = 'BuildTimeoutError';
 }
 
+const TIMED_OUT = 'build timed out after';
+
+/** The time limit (seconds) a failed build's message says it ran past, if that is why it failed (the message may have crossed processes as text). */
+export function timeLimitExceeded(message: string): number | undefined {
+  const match = new RegExp(`^${TIMED_OUT} (\\d+) s$`).exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
 export interface Deadline {
   signal: AbortSignal;
   /** Stops the timer once the build has ended. */
@@ -15,7 +23,7 @@ export interface Deadline {
 /** A signal aborted after `ms` with a BuildTimeoutError, or when `also` aborts. */
 export function buildDeadline(ms: number, also?: AbortSignal): Deadline {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new BuildTimeoutError(`build timed out after ${Math.round(ms / 1000)} s`)), ms);
+  const timer = setTimeout(() => controller.abort(new BuildTimeoutError(`${TIMED_OUT} ${Math.round(ms / 1000)} s`)), ms);
   const forward = (): void => controller.abort(also?.reason instanceof Error ? also.reason : new Error(String(also?.reason ?? 'build stopped')));
   if (also?.aborted) forward();
   else also?.addEventListener('abort', forward, { once: true });

@@ -3,15 +3,17 @@
 // dual-boot forced on Talos 1.7 gets the dual-boot partitions plus the
 // pre-1.8 data partitions and no DiskImageBootloader key (written only from
 // 1.10); with no META value at all, META stays zeroed as the imager leaves
-// it; dual-boot on arm64 is refused, as Talos' installer refuses it. The
-// ESP's content is not judged here (the release kernel stands in for the UKI).
+// it; dual-boot on arm64 is refused, as Talos' installer refuses it; the
+// disk's first MiB streams before the boot files it holds exist. The ESP's
+// content is not judged here (the release kernel stands in for the UKI).
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planTalosDisk, type DiskBuildInput } from '../../src/build/disk/build.js';
-import { writeSparseFile } from '../../src/formats/disk/sparse.js';
+import { type StreamableDisk, diskData, rawDiskStream, writeSparseFile } from '../../src/formats/disk/sparse.js';
 import { guidFromLabel } from '../../src/formats/gpt.js';
 import { readTalosMetaStrings } from '../../src/formats/talos-meta.js';
 import { parsePathVersion } from '../../src/talos/version.js';
@@ -83,6 +85,29 @@ describe.skipIf(SKIP !== undefined)('disk plans for forced boot loaders', () => 
     ]);
     const meta = parts[1]!;
     expect(disk.extents.some((e) => e.offset < (meta.start + meta.size) * 512 && e.offset + e.length > meta.start * 512)).toBe(false);
+  });
+
+  it(`${newest} dual-boot: the MBR and GPT stream before the UKI and initramfs exist, and the disk is the same once they do`, async () => {
+    const boot = release.boot[newest]!;
+    let provide!: () => void;
+    const built = new Promise<void>((resolve) => (provide = resolve));
+    const later = (path: string): Promise<string> => built.then(() => path);
+    const disk = await planTalosDisk(input(newest, { bootloader: 'dual-boot', initramfs: later(boot.initramfs), uki: later(boot.kernel) }));
+    const streaming = rawDiskStream(disk);
+    const head = (await streaming[Symbol.asyncIterator]().next()).value as Buffer;
+    streaming.destroy();
+    // Protective MBR with GRUB's boot code, then the primary GPT header: all there while nothing else is built.
+    expect(head.readUInt16LE(510)).toBe(0xaa55);
+    expect(head[0x1c2]).toBe(0xee);
+    expect(head.subarray(512, 520).toString('latin1')).toBe('EFI PART');
+    provide();
+    const digest = async (of: StreamableDisk): Promise<string> => {
+      const hash = createHash('sha256');
+      for await (const { offset, data } of diskData(of)) hash.update(`${offset}:`).update(data);
+      return hash.digest('hex');
+    };
+    const streamed = await digest(disk);
+    expect(streamed).toBe(await digest(await planTalosDisk(input(newest, { bootloader: 'dual-boot' }))));
   });
 
   it('refuses dual-boot on arm64', async () => {

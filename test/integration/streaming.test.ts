@@ -2,7 +2,8 @@
 // many requesters share one build and each gets the whole body; a build that
 // fails or whose server dies mid-stream leaves the client with an error (never
 // a short body that looks complete) and nothing in the cache; a build past its
-// deadline stops, children and scratch space included, and frees its slot.
+// deadline stops, children and scratch space included, and frees its slot, and
+// a client still waiting for the response head is told why (503).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -161,6 +162,19 @@ describe.skipIf(!HAVE_CURL)('a build past its deadline', () => {
     const kernel = await curl(`${svc.url}/image/${id}/${version}/kernel-amd64`);
     expect(kernel.code).toBe(0);
     expect(sha256(kernel.body)).toBe(sha256(readFileSync(release.boot[version]!.kernel)));
+  }, 120_000);
+
+  it('answers a client still waiting for the response head with 503 naming the time limit and what to do', async () => {
+    const id = await createSchematic(svc.url, 'customization:\n  extraKernelArgs: [streaming.test=5]\n');
+    // A range waits for the cache entry, so nothing has been sent when the deadline passes.
+    const res = await fetch(`${svc.url}/image/${id}/${version}/metal-amd64.raw.zst`, { headers: { range: 'bytes=0-' } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toBe(
+      "asset build timed out: it ran longer than this factory's build time limit of 1 s (IF_BUILD_TIMEOUT_SECONDS) and was stopped; " +
+        "try again later, when the factory is less busy, or have the factory's operator raise IF_BUILD_TIMEOUT_SECONDS\n",
+    );
+    expect(childrenOf(svc.child.pid!)).toEqual([]);
   }, 120_000);
 });
 

@@ -8,6 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootGrubConfig, buildBootPartition } from '../../src/build/disk/boot-partition.js';
+import { fileDataRanges, parseSeekOutput } from '../../src/build/disk/data-ranges.js';
+import { fileDataExtents } from '../../src/formats/disk/scan.js';
 import { guidFromLabel } from '../../src/formats/gpt.js';
 import { Quirks } from '../../src/talos/quirks.js';
 import { parsePathVersion } from '../../src/talos/version.js';
@@ -40,6 +42,19 @@ describe('the xfsprogs LTS config per Talos version', () => {
       'lts_6.18',
       'lts_6.18',
     ]);
+  });
+});
+
+describe("xfs_io's SEEK_DATA/SEEK_HOLE listing", () => {
+  it('becomes the data ranges, for holes at either end, no data at all, and an empty file', () => {
+    expect(parseSeekOutput('Whence\tResult\nDATA\t0\nHOLE\t12288\nDATA\t1048576\nHOLE\t1048577\n')).toEqual([
+      { start: 0, end: 12288 },
+      { start: 1048576, end: 1048577 },
+    ]);
+    expect(parseSeekOutput('Whence\tResult\nHOLE\t0\n')).toEqual([]);
+    expect(parseSeekOutput('Whence\tResult\nDATA\tEOF\n')).toEqual([]);
+    expect(() => parseSeekOutput('seek: command not found\n')).toThrow(/unexpected output/);
+    expect(() => parseSeekOutput('Whence\tResult\nDATA\t0\n')).toThrow(/without the hole/);
   });
 });
 
@@ -78,6 +93,10 @@ describe.skipIf(SKIP !== undefined)('BOOT as mkfs.xfs makes it', () => {
       const copy = join(dir, 'kernel-back');
       tool('grub-fstest', [image, 'cp', '/A/vmlinuz', copy]);
       execFileSync('cmp', [kernel, copy]);
+      // Its data found from where the filesystem keeps it is what reading every byte finds, holes skipped.
+      const ranges = await fileDataRanges(image);
+      expect(ranges.reduce((n, r) => n + r.end - r.start, 0)).toBeLessThan(100 * MiB);
+      expect(await fileDataExtents(image, { dataRanges: ranges })).toEqual(await fileDataExtents(image));
     });
   }
 });

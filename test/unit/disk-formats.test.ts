@@ -7,12 +7,17 @@ import { touchedBlockRuns, touchedBlocks } from '../../src/formats/disk/blocks.j
 import { DiskFormatError } from '../../src/formats/disk/errors.js';
 import { bufferDataExtents, fileDataExtents } from '../../src/formats/disk/scan.js';
 import {
+  type Extent,
   type SparseDisk,
   bytesExtent,
+  deferredRegion,
   fileExtent,
   rawDiskStream,
+  regionsSettled,
+  settledDisk,
   shiftExtents,
   sparseDisk,
+  streamableDisk,
   streamExtent,
   writeSparseFile,
 } from '../../src/formats/disk/sparse.js';
@@ -134,6 +139,51 @@ describe('SparseDisk', () => {
 
   it('moves extents by an offset', () => {
     expect(shiftExtents([bytesExtent(5, Buffer.from('a'))], 100).map((e) => e.offset)).toEqual([105]);
+  });
+});
+
+describe('regions prepared while the disk streams', () => {
+  /** A promise of extents and the function that fulfils it. */
+  function later(): { content: Promise<Extent[]>; resolve: (extents: Extent[]) => void; reject: (error: Error) => void } {
+    let resolve!: (extents: Extent[]) => void;
+    let reject!: (error: Error) => void;
+    const content = new Promise<Extent[]>((ok, fail) => ((resolve = ok), (reject = fail)));
+    return { content, resolve, reject };
+  }
+
+  it('streams the bytes before a region at once, waits there, and ends with the same bytes as the settled disk', async () => {
+    const part = later();
+    const disk = streamableDisk(4 * MiB, [bytesExtent(0, Buffer.from('head')), deferredRegion(MiB, 2 * MiB, part.content), bytesExtent(4 * MiB - 4, Buffer.from('tail'))]);
+    const reader = rawDiskStream(disk)[Symbol.asyncIterator]();
+    const first = (await reader.next()).value as Buffer;
+    expect(first.subarray(0, 4).toString()).toBe('head');
+    let waiting = true;
+    const next = reader.next().then((r) => ((waiting = false), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(waiting).toBe(true); // the region's bytes are not known yet
+    part.resolve([bytesExtent(MiB + 10, Buffer.from('inside'))]);
+    const rest = [((await next).value as Buffer)];
+    for (let r = await reader.next(); !r.done; r = await reader.next()) rest.push(r.value as Buffer);
+    const raw = Buffer.concat([first, ...rest]);
+    expect(raw.length).toBe(4 * MiB);
+    const settled = await settledDisk(disk);
+    expect(settled.extents.map((e) => e.offset)).toEqual([0, MiB + 10, 4 * MiB - 4]);
+    expect(raw.equals(await collect(rawDiskStream(settled)))).toBe(true);
+    expect(raw.subarray(MiB + 10, MiB + 16).toString()).toBe('inside');
+  });
+
+  it("fails the stream when a region fails or its extents leave it; a failure nobody reached is not an unhandled rejection", async () => {
+    const failing = later();
+    const disk = streamableDisk(2 * MiB, [deferredRegion(0, MiB, failing.content)]);
+    failing.reject(new Error('mkfs failed'));
+    await expect(collect(rawDiskStream(disk))).rejects.toThrow('mkfs failed');
+    const outside = streamableDisk(2 * MiB, [deferredRegion(0, MiB, Promise.resolve([bytesExtent(MiB - 1, Buffer.from('xy'))]))]);
+    await expect(settledDisk(outside)).rejects.toThrow(/ends past the end of its region/);
+    // Rejected before anyone awaits it: the process must not see an unhandled rejection.
+    const unreached = streamableDisk(2 * MiB, [bytesExtent(0, Buffer.from('a')), deferredRegion(MiB, MiB, Promise.reject(new Error('never read')))]);
+    await new Promise((r) => setTimeout(r, 10));
+    await regionsSettled(unreached);
+    expect(() => streamableDisk(MiB, [deferredRegion(0, 2 * MiB, Promise.resolve([]))])).toThrow(DiskFormatError);
   });
 });
 

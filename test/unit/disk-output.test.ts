@@ -1,10 +1,11 @@
 // writeDiskImage: the uncompressed raw disk and fixed VHD land as sparse
 // files with the same bytes the streams give (qemu-img reads the VHD as the
-// raw disk), the other outputs are the streams written out, and a `.tar.gz`
+// raw disk), the other outputs are the streams written out, a compressed image
+// is two frames that zstd, xz and gzip read as the one image, and a `.tar.gz`
 // holds the image of any format as `disk.raw` (GNU tar reads it back).
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -75,6 +76,28 @@ describe.skipIf(SKIP !== undefined)('writeDiskImage', () => {
     await writeDiskImage(disk, options, path);
     expect(qemuImgCheck(path, 'qcow2').status).toBe(0);
     expect(qemuImgCompare(raw, path, 'qcow2').status).toBe(0);
+  });
+
+  it('compresses an image as two frames, its first MiB then the rest, which the real tools read as the one image, reproducibly', async () => {
+    const decompress: Record<'zst' | 'xz' | 'gz', string[]> = { zst: ['zstd', '-d', '-q', '-c'], xz: ['xz', '-d', '-c'], gz: ['gzip', '-d', '-c'] };
+    const reference = await sha256(createReadStream(raw));
+    for (const compression of ['zst', 'xz', 'gz'] as const) {
+      const path = join(tmp.path, `disk.raw.${compression}`);
+      await writeDiskImage(disk, { format: 'raw', compression, sourceDateEpoch: 0 }, path);
+      const again = join(tmp.path, `again.raw.${compression}`);
+      await writeDiskImage(disk, { format: 'raw', compression, sourceDateEpoch: 0 }, again);
+      expect(readFileSync(again).equals(readFileSync(path))).toBe(true);
+      const [tool, ...args] = decompress[compression];
+      const whole = execFileSync('bash', ['-c', `${tool} ${args.join(' ')} "$1" | sha256sum`, '-', path], { encoding: 'utf8' });
+      expect(whole.split(' ')[0]).toBe(reference);
+      // The first frame alone is the image's first MiB: cut the file where the second frame starts.
+      const bytes = readFileSync(path);
+      const magic = { zst: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), xz: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), gz: Buffer.from([0x1f, 0x8b, 0x08]) }[compression];
+      const firstFrame = bytes.subarray(0, bytes.indexOf(magic, 1));
+      const head = execFileSync(tool!, [...args.filter((a) => a !== '-c'), '-c'], { input: firstFrame, maxBuffer: 4 * MiB });
+      expect(head.equals(readFileSync(raw).subarray(0, MiB))).toBe(true);
+    }
+    expect(spawnSync('zstd', ['-l', '-v', join(tmp.path, 'disk.raw.zst')], { encoding: 'utf8' }).stdout).toContain('# Zstandard Frames: 2');
   });
 
   for (const format of ['raw', 'qcow2', 'vhd', 'ova'] as const) {

@@ -11,6 +11,7 @@ import { MKFS_XFS, MissingToolError, runTool } from '../../src/host-tool.js';
 import { loadConfig } from '../../src/config.js';
 import { scrubPaths, summariseFailure } from '../../src/error-summary.js';
 import { errorAnswer, HttpError } from '../../src/http/errors.js';
+import { InProcessQueue } from '../../src/jobs/in-process.js';
 import { BuildFailedError } from '../../src/jobs/queue.js';
 import { OciError } from '../../src/oci/errors.js';
 import { parseSchematic } from '../../src/schematic/index.js';
@@ -78,6 +79,26 @@ describe('errorAnswer', () => {
     expect(scrubPaths('pull manifest http://127.0.0.1:5000/v2/siderolabs/imager/manifests/v1 from /var/lib/x')).toBe(
       'pull manifest http://127.0.0.1:5000/v2/siderolabs/imager/manifests/v1 from …',
     );
+  });
+
+  it('answers a build stopped at its deadline with 503 naming the limit and what to do, in-process or as text from another process', async () => {
+    const queue = new InProcessQueue((_spec, { signal }) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('stopped')))), {
+      concurrency: 1,
+      timeoutMs: 1000,
+    });
+    const timedOut = await caught(() => queue.run({ key: 'k', canonical: '', versionTag: 'v1.12.0', path: 'metal-amd64.raw.zst' }));
+    expect(timedOut).toBeInstanceOf(BuildFailedError);
+    expect(errorAnswer(timedOut, 'r')).toMatchObject({
+      status: 503,
+      code: 'UNAVAILABLE',
+      message:
+        "asset build timed out: it ran longer than this factory's build time limit of 1 s (IF_BUILD_TIMEOUT_SECONDS) and was stopped; " +
+        "try again later, when the factory is less busy, or have the factory's operator raise IF_BUILD_TIMEOUT_SECONDS",
+    });
+    // BullMQ hands the failure over as its message.
+    expect(errorAnswer(new BuildFailedError('build timed out after 1800 s'), 'r')).toMatchObject({ status: 503, message: expect.stringContaining('limit of 1800 s') });
+    // A build's own message that merely mentions a timeout is not the deadline.
+    expect(errorAnswer(new BuildFailedError('release source error: build timed out after 3 s upstream'), 'r').status).toBe(500);
   });
 
   it('answers a refused admission with its status and Retry-After', () => {

@@ -41,24 +41,26 @@ const CORE_IMG_BLOCKLIST = 0x1f4;
 /** The MBR boot code ends where the partition table starts. */
 const MBR_CODE_SIZE = 446;
 
-export interface GrubBiosImages {
-  /** Goes at the first byte of the BIOS partition. */
-  core: Buffer;
-  /** Goes at byte 0 of the disk (the protective MBR's partition table stays). */
-  mbrCode: Buffer;
-}
-
-/** core.img and boot.img for a BIOS partition starting at `biosFirstLba` (in `sectorSize` sectors). */
-export async function grubBiosImages(grubDir: string, biosFirstLba: number, workDir: string, signal?: AbortSignal): Promise<GrubBiosImages> {
-  const coreFile = join(workDir, 'core.img');
-  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc', prefix: GRUB_PREFIX, modules: [...GRUB_MODULES, 'biosdisk', 'part_msdos'], output: coreFile, ...(signal && { signal }) });
-  const core = await readFile(coreFile);
+/**
+ * boot.img's first 446 bytes as the MBR boot code, told that core.img starts
+ * at `biosFirstLba` (the BIOS partition): known without making core.img, so
+ * the disk's first sector can be written before it.
+ */
+export async function grubMbrCode(grubDir: string, biosFirstLba: number): Promise<Buffer> {
   const boot = await readFile(join(await grubModuleDir(grubDir, 'i386-pc'), 'boot.img'));
   boot.writeBigUInt64LE(BigInt(biosFirstLba), BOOT_IMG_KERNEL_SECTOR);
   boot[BOOT_IMG_DRIVE_CHECK_JUMP] = 0x90;
   boot[BOOT_IMG_DRIVE_CHECK_JUMP + 1] = 0x90;
+  return boot.subarray(0, MBR_CODE_SIZE);
+}
+
+/** core.img for a BIOS partition starting at `biosFirstLba` (in `sectorSize` sectors): it goes at the partition's first byte. */
+export async function grubCoreImage(grubDir: string, biosFirstLba: number, workDir: string, signal?: AbortSignal): Promise<Buffer> {
+  const coreFile = join(workDir, 'core.img');
+  await makeGrubImage({ grubDir, platform: 'i386-pc', format: 'i386-pc', prefix: GRUB_PREFIX, modules: [...GRUB_MODULES, 'biosdisk', 'part_msdos'], output: coreFile, ...(signal && { signal }) });
+  const core = await readFile(coreFile);
   core.writeBigUInt64LE(BigInt(biosFirstLba + 1), CORE_IMG_BLOCKLIST);
-  return { core, mbrCode: boot.subarray(0, MBR_CODE_SIZE) };
+  return core;
 }
 
 /** GRUB's EFI image for the pure-GRUB layout, reading the same configuration from BOOT. */

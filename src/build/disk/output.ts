@@ -4,17 +4,33 @@
 // (stream-optimized VMDK with upstream's OVF), then compressed as the name
 // asks: zstd -18, xz -0, gzip -6, or a gzip'ed tar holding the image as
 // `disk.raw` whatever its format (upstream renames the image before tarring
-// it), sparse where the image has holes.
+// it), sparse where the image has holes. A compressed image but the .tar.gz
+// is two frames: its first MiB, which goes out at once, then the rest.
 // Everything streams from the sparse description; an uncompressed raw or fixed
-// VHD goes to a file with its zeros left as holes.
+// VHD goes to a file with its zeros left as holes. A raw or fixed VHD goes out
+// in disk order while partitions are still being made; the other formats lay
+// out the whole disk first, so they wait for every partition.
 
 import { createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { type Duplex, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Codec, compressStream } from '../../formats/compression.js';
-import { type SparseDisk, type SparseOutput, bytesExtent, fileExtent, rawDiskStream, sparseDisk, streamExtent, writeSparse, writeSparseFile } from '../../formats/disk/sparse.js';
+import {
+  type SparseDisk,
+  type SparseOutput,
+  type StreamableDisk,
+  bytesExtent,
+  fileExtent,
+  rawDiskStream,
+  settledDisk,
+  sparseDisk,
+  streamableDisk,
+  streamExtent,
+  writeSparse,
+  writeSparseFile,
+} from '../../formats/disk/sparse.js';
 import { createOva } from '../../formats/ova.js';
 import { planQcow2, qcow2Stream } from '../../formats/qcow2.js';
 import { sparseTarStream } from '../../formats/sparse-tar.js';
@@ -55,25 +71,25 @@ function ova(disk: SparseDisk): Promise<Readable> {
   });
 }
 
-async function formatted(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
+async function formatted(disk: StreamableDisk, options: DiskOutputOptions): Promise<Readable> {
   switch (options.format) {
     case 'raw':
       return rawDiskStream(disk);
     case 'qcow2':
-      return qcow2Stream(disk, { clusterSize: QCOW2_CLUSTER });
+      return qcow2Stream(await settledDisk(disk), { clusterSize: QCOW2_CLUSTER });
     case 'vhd': {
       const vhd = vhdOptions(options.formatOptions);
-      return vhd.subformat === 'fixed' ? vhdFixedStream(disk, vhd) : vhdDynamicStream(disk, vhd);
+      return vhd.subformat === 'fixed' ? vhdFixedStream(disk, vhd) : vhdDynamicStream(await settledDisk(disk), vhd);
     }
     case 'ova':
-      return ova(disk);
+      return ova(await settledDisk(disk));
   }
 }
 
 /** A fixed VHD file: the raw disk with the footer after it, holes kept. */
-function fixedVhdFile(disk: SparseDisk, options: VhdOptions): SparseDisk {
+function fixedVhdFile(disk: StreamableDisk, options: VhdOptions): StreamableDisk {
   const { currentSize, fileSize } = planVhd(disk.size, options);
-  return sparseDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, options))]);
+  return streamableDisk(fileSize, [...disk.extents, bytesExtent(currentSize, encodeVhdFooter(disk.size, options))]);
 }
 
 /**
@@ -82,13 +98,14 @@ function fixedVhdFile(disk: SparseDisk, options: VhdOptions): SparseDisk {
  * size is planned up front), an OVA (sized only once written) is written to
  * `scratch` first.
  */
-async function tarMember(disk: SparseDisk, options: DiskOutputOptions, scratch: string): Promise<SparseDisk> {
+async function tarMember(lazy: StreamableDisk, options: DiskOutputOptions, scratch: string): Promise<SparseDisk> {
+  const disk = await settledDisk(lazy);
   switch (options.format) {
     case 'raw':
       return disk;
     case 'vhd': {
       const vhd = vhdOptions(options.formatOptions);
-      if (vhd.subformat === 'fixed') return fixedVhdFile(disk, vhd);
+      if (vhd.subformat === 'fixed') return settledDisk(fixedVhdFile(disk, vhd));
       const { fileSize } = planDynamicVhd(disk, vhd);
       return sparseDisk(fileSize, [streamExtent(0, fileSize, () => vhdDynamicStream(disk, vhd))]);
     }
@@ -112,18 +129,72 @@ const CODECS: Record<Compression, { codec: Codec; level?: number; xzCheck?: 'crc
   'tar.gz': { codec: 'gzip', level: 6 },
 };
 
-function compressed(source: Readable, compression: Compression): Readable {
+function compressor(compression: Compression): Duplex {
   const { codec, level, xzCheck } = CODECS[compression];
-  if (codec === 'none') return source;
-  const compressor = compressStream(codec, { ...(level !== undefined && { level }), ...(xzCheck && { xzCheck }) });
-  source.on('error', (error) => compressor.destroy(error));
-  return source.pipe(compressor);
+  return compressStream(codec, { ...(level !== undefined && { level }), ...(xzCheck && { xzCheck }) });
+}
+
+/**
+ * How much of an image is compressed on its own, first: a disk's MBR and
+ * GPT. A multi-threaded compressor emits nothing until it has a whole job's
+ * input (zstd -18: tens of MiB), which the partitions after the GPT may take
+ * seconds to provide; this part goes out at once.
+ */
+export const FIRST_FRAME_SIZE = 1 << 20;
+
+/** `input` through `codec`, its output as it comes. */
+async function* through(input: AsyncIterable<Buffer>, codec: Duplex): AsyncGenerator<Buffer> {
+  const feeding = pipeline(Readable.from(input, { objectMode: false }), codec);
+  feeding.catch((error: Error) => codec.destroy(error));
+  yield* codec as AsyncIterable<Buffer>;
+  await feeding;
+}
+
+/**
+ * The image compressed as two frames (zstd), streams (xz) or members (gzip):
+ * its first FIRST_FRAME_SIZE bytes, then the rest. Each format defines a file
+ * as one or more of these, decompressed one after the other (RFC 8878 §3,
+ * the .xz format §2, RFC 1952 §2.2), so the file is the same image, and the
+ * split is at a fixed offset, so the bytes are reproducible.
+ */
+function compressedInTwo(source: Readable, compression: Compression): Readable {
+  if (compression === 'none') return source;
+  const input = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let carried: Buffer | undefined;
+  async function* head(): AsyncGenerator<Buffer> {
+    for (let taken = 0; taken < FIRST_FRAME_SIZE; ) {
+      const next = await input.next();
+      if (next.done) return;
+      const chunk = next.value;
+      if (taken + chunk.length > FIRST_FRAME_SIZE) {
+        carried = chunk.subarray(FIRST_FRAME_SIZE - taken);
+        yield chunk.subarray(0, FIRST_FRAME_SIZE - taken);
+        return;
+      }
+      taken += chunk.length;
+      yield chunk;
+    }
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (carried) yield carried;
+    for (let next = await input.next(); !next.done; next = await input.next()) yield next.value;
+  }
+  async function* frames(): AsyncGenerator<Buffer> {
+    try {
+      yield* through(head(), compressor(compression));
+      yield* through(rest(), compressor(compression));
+    } finally {
+      // Stopped early (failed, or the consumer went away): the image stream stops too.
+      if (!source.readableEnded) source.destroy();
+    }
+  }
+  return Readable.from(frames(), { objectMode: false });
 }
 
 /** The downloadable image as one stream, for every compression but `.tar.gz` (which writeDiskImage packs). */
-export async function diskImageStream(disk: SparseDisk, options: DiskOutputOptions): Promise<Readable> {
+export async function diskImageStream(disk: StreamableDisk, options: DiskOutputOptions): Promise<Readable> {
   if (options.compression === 'tar.gz') throw new Error('disk image: a .tar.gz is packed by writeDiskImage');
-  return compressed(await formatted(disk, options), options.compression);
+  return compressedInTwo(await formatted(disk, options), options.compression);
 }
 
 function signalOption(options: DiskOutputOptions): { signal?: AbortSignal } {
@@ -135,7 +206,7 @@ function signalOption(options: DiskOutputOptions): { signal?: AbortSignal } {
  * footer, so like the raw disk it is written sparse: an 8 GiB Azure disk
  * takes the space of its data, not 8 GiB.
  */
-export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOptions, out: string | DiskImageOutput): Promise<void> {
+export async function writeDiskImage(disk: StreamableDisk, options: DiskOutputOptions, out: string | DiskImageOutput): Promise<void> {
   const vhd = vhdOptions(options.formatOptions);
   const sparse =
     options.compression !== 'none' ? undefined : options.format === 'raw' ? disk : options.format === 'vhd' && vhd.subformat === 'fixed' ? fixedVhdFile(disk, vhd) : undefined;
@@ -146,7 +217,7 @@ export async function writeDiskImage(disk: SparseDisk, options: DiskOutputOption
     const scratch = options.workDir === undefined ? `${out as string}.member` : join(options.workDir, 'tar-member');
     try {
       const member = await tarMember(disk, options, scratch);
-      await pipeline(compressed(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), 'tar.gz'), destination(), signalOption(options));
+      await pipeline(sparseTarStream('disk.raw', member, { mtime: options.sourceDateEpoch }), compressor('tar.gz'), destination(), signalOption(options));
     } finally {
       await rm(scratch, { force: true });
     }

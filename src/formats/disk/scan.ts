@@ -38,8 +38,34 @@ class RunMerger {
   };
 }
 
-/** Extents for the non-zero granules of `length` bytes of `path` starting at `fileOffset` (default: the whole file). */
-export async function fileDataExtents(path: string, options: ScanOptions & { fileOffset?: number; length?: number } = {}): Promise<Extent[]> {
+/** Byte ranges [start, end) of a file. */
+export interface FileRange {
+  start: number;
+  end: number;
+}
+
+/** `ranges` widened to whole granules within [0, length), sorted and merged, so granules fall where a scan of everything puts them. */
+function granuleRanges(ranges: readonly FileRange[], length: number, granularity: number): FileRange[] {
+  const widened = ranges
+    .map((r) => ({ start: Math.floor(r.start / granularity) * granularity, end: Math.min(length, Math.ceil(r.end / granularity) * granularity) }))
+    .filter((r) => r.start < r.end)
+    .sort((a, b) => a.start - b.start);
+  const merged: FileRange[] = [];
+  for (const r of widened) {
+    const last = merged[merged.length - 1];
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+/**
+ * Extents for the non-zero granules of `length` bytes of `path` starting at
+ * `fileOffset` (default: the whole file). Given `dataRanges` (relative to
+ * `fileOffset`: where the file may hold data, as SEEK_DATA tells; the rest
+ * reads as zeros), only those are read: same extents, without reading holes.
+ */
+export async function fileDataExtents(path: string, options: ScanOptions & { fileOffset?: number; length?: number; dataRanges?: readonly FileRange[] } = {}): Promise<Extent[]> {
   const granularity = granularityOf(options);
   const fileOffset = options.fileOffset ?? 0;
   const diskOffset = options.diskOffset ?? 0;
@@ -48,12 +74,14 @@ export async function fileDataExtents(path: string, options: ScanOptions & { fil
   try {
     const length = options.length ?? (await handle.stat()).size - fileOffset;
     const buffer = Buffer.alloc(CHUNK_SIZE);
-    for (let at = 0; at < length; ) {
-      const want = Math.min(CHUNK_SIZE, length - at);
-      const { bytesRead } = await handle.read(buffer, 0, want, fileOffset + at);
-      if (bytesRead === 0) throw new DiskFormatError(`disk: ${path} ends before ${fileOffset + length}`);
-      dataRuns(buffer.subarray(0, bytesRead), at, granularity, merger.add);
-      at += bytesRead;
+    for (const range of granuleRanges(options.dataRanges ?? [{ start: 0, end: length }], length, granularity)) {
+      for (let at = range.start; at < range.end; ) {
+        const want = Math.min(CHUNK_SIZE, range.end - at);
+        const { bytesRead } = await handle.read(buffer, 0, want, fileOffset + at);
+        if (bytesRead === 0) throw new DiskFormatError(`disk: ${path} ends before ${fileOffset + length}`);
+        dataRuns(buffer.subarray(0, bytesRead), at, granularity, merger.add);
+        at += bytesRead;
+      }
     }
   } finally {
     await handle.close();

@@ -8,6 +8,13 @@
 // writer (zeros for the gaps) and the writer to a sparse file (holes stay
 // holes: only extent data is written, then the file is extended with
 // ftruncate).
+//
+// A disk may also be described before all of its contents exist (a
+// StreamableDisk): a region whose extents are still being prepared (a
+// partition whose filesystem is being made) is awaited only when a writer
+// that goes in disk order reaches it, so the bytes before it can go out at
+// once. Formats that lay out metadata for the whole disk first (qcow2, VHD,
+// VMDK, tar) take a settled SparseDisk.
 
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -32,6 +39,20 @@ export interface SparseDisk {
   readonly size: number;
   /** Sorted by offset, non-overlapping, non-empty, inside the disk. */
   readonly extents: readonly Extent[];
+}
+
+/** A region of the disk whose extents (inside it; zeros elsewhere) are still being prepared. */
+export interface DeferredRegion {
+  readonly offset: number;
+  readonly length: number;
+  readonly content: Promise<readonly Extent[]>;
+}
+
+/** A disk some of whose regions are not known yet; every SparseDisk is one. */
+export interface StreamableDisk {
+  readonly size: number;
+  /** Sorted by offset, non-overlapping, non-empty, inside the disk. */
+  readonly extents: readonly (Extent | DeferredRegion)[];
 }
 
 /** Largest piece handed out at once when reading extents or emitting zeros. */
@@ -60,22 +81,70 @@ export function shiftExtents(extents: readonly Extent[], delta: number): Extent[
   return extents.map((e) => ({ ...e, offset: e.offset + delta }));
 }
 
-/** Validates and sorts; empty extents are dropped. */
-export function sparseDisk(size: number, extents: Iterable<Extent>): SparseDisk {
-  checkNumber(size, 'disk size');
-  const sorted = [...extents].filter((e) => e.length !== 0).sort((a, b) => a.offset - b.offset);
-  let end = 0;
+/** `content`'s extents, once prepared, fill the `length` bytes at `offset` (zeros where they leave gaps). */
+export function deferredRegion(offset: number, length: number, content: Promise<readonly Extent[]>): DeferredRegion {
+  // Awaited only when a writer reaches the region (maybe never, when an earlier part fails): not an unhandled rejection.
+  content.catch(() => undefined);
+  return { offset, length, content };
+}
+
+function isDeferred(part: Extent | DeferredRegion): part is DeferredRegion {
+  return 'content' in part;
+}
+
+/** Sorts `parts` and checks they lie apart inside [start, end); empty ones are dropped. */
+function ordered<T extends Extent | DeferredRegion>(parts: Iterable<T>, start: number, end: number, endName: string): T[] {
+  const sorted = [...parts].filter((e) => e.length !== 0).sort((a, b) => a.offset - b.offset);
+  let at = start;
   for (const e of sorted) {
     checkNumber(e.offset, 'extent offset');
     checkNumber(e.length, 'extent length');
-    if (e.offset < end) throw new DiskFormatError(`disk: extent at ${e.offset} overlaps the one ending at ${end}`);
-    end = e.offset + e.length;
-    if (end > size) throw new DiskFormatError(`disk: extent ${e.offset}+${e.length} ends past the disk size ${size}`);
-    if (e.source.kind === 'bytes' && e.source.data.length !== e.length) {
+    if (e.offset < start) throw new DiskFormatError(`disk: extent at ${e.offset} starts before its region at ${start}`);
+    if (e.offset < at) throw new DiskFormatError(`disk: extent at ${e.offset} overlaps the one ending at ${at}`);
+    at = e.offset + e.length;
+    if (at > end) throw new DiskFormatError(`disk: extent ${e.offset}+${e.length} ends past ${endName} ${end}`);
+    if (!isDeferred(e) && e.source.kind === 'bytes' && e.source.data.length !== e.length) {
       throw new DiskFormatError(`disk: extent at ${e.offset} has ${e.source.data.length} bytes for a length of ${e.length}`);
     }
   }
-  return { size, extents: sorted };
+  return sorted;
+}
+
+/** Validates and sorts; empty extents are dropped. */
+export function sparseDisk(size: number, extents: Iterable<Extent>): SparseDisk {
+  checkNumber(size, 'disk size');
+  return { size, extents: ordered(extents, 0, size, 'the disk size') };
+}
+
+/** Validates and sorts, as sparseDisk, a disk with regions still being prepared. */
+export function streamableDisk(size: number, parts: Iterable<Extent | DeferredRegion>): StreamableDisk {
+  checkNumber(size, 'disk size');
+  return { size, extents: ordered(parts, 0, size, 'the disk size') };
+}
+
+/** A region's extents once prepared, checked to lie inside it. */
+async function regionExtents(region: DeferredRegion): Promise<Extent[]> {
+  return ordered(await region.content, region.offset, region.offset + region.length, 'the end of its region');
+}
+
+/** Every extent of the disk in order, each region's taken when a reader reaches it. */
+async function* flatExtents(disk: StreamableDisk): AsyncGenerator<Extent> {
+  for (const part of disk.extents) {
+    if (isDeferred(part)) yield* await regionExtents(part);
+    else yield part;
+  }
+}
+
+/** The disk once every region is prepared. */
+export async function settledDisk(disk: StreamableDisk): Promise<SparseDisk> {
+  const extents: Extent[] = [];
+  for await (const extent of flatExtents(disk)) extents.push(extent);
+  return { size: disk.size, extents };
+}
+
+/** Resolves when every region has been prepared or has failed (so nothing works on the disk's files any more). */
+export async function regionsSettled(disk: StreamableDisk): Promise<void> {
+  await Promise.allSettled(disk.extents.filter(isDeferred).map((region) => region.content));
 }
 
 function asBuffer(chunk: Uint8Array | string): Buffer {
@@ -106,8 +175,8 @@ export async function* extentChunks(extent: Extent): AsyncGenerator<Buffer> {
 }
 
 /** Every extent's bytes with their disk offsets, in disk order. */
-export async function* diskData(disk: SparseDisk): AsyncGenerator<{ offset: number; data: Buffer }> {
-  for (const extent of disk.extents) {
+export async function* diskData(disk: StreamableDisk): AsyncGenerator<{ offset: number; data: Buffer }> {
+  for await (const extent of flatExtents(disk)) {
     let offset = extent.offset;
     for await (const data of extentChunks(extent)) {
       yield { offset, data };
@@ -132,18 +201,23 @@ export function isZero(data: Buffer): boolean {
 }
 
 /** The raw disk's bytes, zeros included, padded with zeros up to `length` (default the disk size). */
-export async function* rawDiskChunks(disk: SparseDisk, length = disk.size): AsyncGenerator<Buffer> {
+export async function* rawDiskChunks(disk: StreamableDisk, length = disk.size): AsyncGenerator<Buffer> {
   let at = 0;
-  for await (const { offset, data } of diskData(disk)) {
-    yield* zeroChunks(offset - at);
-    yield data;
-    at = offset + data.length;
+  for (const part of disk.extents) {
+    // Where a region starts is known before what is in it: the zeros up to it go out first.
+    yield* zeroChunks(part.offset - at);
+    at = part.offset;
+    for (const extent of isDeferred(part) ? await regionExtents(part) : [part]) {
+      yield* zeroChunks(extent.offset - at);
+      yield* extentChunks(extent);
+      at = extent.offset + extent.length;
+    }
   }
   yield* zeroChunks(length - at);
 }
 
 /** The whole raw disk, zeros included, as a byte stream (for compressors and raw downloads). */
-export function rawDiskStream(disk: SparseDisk): Readable {
+export function rawDiskStream(disk: StreamableDisk): Readable {
   return Readable.from(rawDiskChunks(disk), { objectMode: false, highWaterMark: CHUNK_SIZE });
 }
 
@@ -159,7 +233,7 @@ export interface SparseOutput {
 }
 
 /** Writes the disk's data to `out` in disk order, all-zero pieces skipped; stops with an error once `signal` aborts. */
-export async function writeSparse(disk: SparseDisk, out: SparseOutput, signal?: AbortSignal): Promise<void> {
+export async function writeSparse(disk: StreamableDisk, out: SparseOutput, signal?: AbortSignal): Promise<void> {
   for await (const { offset, data } of diskData(disk)) {
     signal?.throwIfAborted();
     if (!isZero(data)) await out.writeAt(offset, data);
@@ -172,7 +246,7 @@ export async function writeSparse(disk: SparseDisk, out: SparseOutput, signal?: 
  * (all-zero pieces skipped), then ftruncate to the disk size, so gaps are
  * holes and take no space.
  */
-export async function writeSparseFile(disk: SparseDisk, path: string, signal?: AbortSignal): Promise<void> {
+export async function writeSparseFile(disk: StreamableDisk, path: string, signal?: AbortSignal): Promise<void> {
   const handle = await open(path, 'w');
   try {
     await writeSparse(
