@@ -2,7 +2,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Admission } from './assets/admission.js';
@@ -12,6 +12,7 @@ import { HOST_TOOLS, locate } from './host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
+import { cacheHitsFirst } from './http/cache-hits.js';
 import { createLogger } from './logging.js';
 import { Metrics } from './metrics.js';
 import { generatePrivateKeyPem, parsePrivateKey, readKeyFile } from './oci/cosign/keys.js';
@@ -96,9 +97,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
   });
+  const schematics = new SchematicService(store);
   const app = createApp({
     logger,
-    schematics: new SchematicService(store),
+    schematics,
     allowedOrigins: config.allowedOrigins,
     releases: runtime.releases,
     releaseRegistryName: config.releaseRegistry,
@@ -115,8 +117,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     externalUrl: config.externalUrl,
   });
   const { host, port } = splitListen(config.listen);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  const server = createServer(cacheHitsFirst({ logger, schematics, assets, allowedOrigins: config.allowedOrigins }, app));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   // Longer than the idle timeouts of common load balancers (60 s) and of clients that pause between
   // requests, so a reused keep-alive connection is never one the server is closing (Node's default is 5 s).

@@ -7,9 +7,9 @@
 // Cache hits are the hot path of every download: a verified entry is kept in
 // memory, so a hit costs one stat of its file (which another process sharing
 // the directory may have truncated, replaced or removed: that changes the
-// answer), and files are read in large chunks.
+// answer), and files are sent through reused buffers (write-file-to.ts).
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -17,9 +17,10 @@ import { ensureDir, sweepTemporaries, syncPath, writeFileAtomic } from '../durab
 import { OWNER_TAG } from '../ownership.js';
 import type { AssetCache, AssetMetadata, CachedAsset } from './cache.js';
 import { digestFile } from './digest-file.js';
+import { writeFileTo } from './write-file-to.js';
 
 const KEY = /^[0-9a-f]{64}$/;
-/** Read size for serving: fewer, larger reads and socket writes than the 64 KiB default. */
+/** Read size of `open()` (registry blobs, publishing): fewer, larger reads than the 64 KiB default. */
 const READ_CHUNK = 1024 * 1024;
 /** A data file being written (`<key>.data.tmp-…`) or a metadata file being replaced (`.<key>.json.….tmp`). */
 const TEMPORARY = /^[0-9a-f]{64}\.data\.tmp-|^\.[0-9a-f]{64}\.json\..*\.tmp$/;
@@ -58,7 +59,9 @@ export class FsAssetCache implements AssetCache {
 
   async get(key: string): Promise<CachedAsset | undefined> {
     const { data, meta } = this.paths(key);
-    const st = await stat(data).catch(() => undefined);
+    // Synchronous on purpose: the stat of a local file takes microseconds, while the thread
+    // pool's round trip cost 40-60 µs of CPU per cache hit (measured), more than the rest of a HEAD.
+    const st = statSync(data, { throwIfNoEntry: false });
     if (!st) {
       this.verified.delete(key);
       return undefined;
@@ -122,6 +125,7 @@ export class FsAssetCache implements AssetCache {
     return {
       metadata,
       open: (range) => createReadStream(data, { highWaterMark: READ_CHUNK, ...(range && { start: range.start, end: range.end }) }),
+      writeTo: (out, range) => writeFileTo(data, out, range?.start ?? 0, range?.end ?? metadata.size - 1),
       ...(accelRedirect !== undefined && { accelRedirect: `${accelRedirect}${key.slice(0, 2)}/${key}.data` }),
     };
   }

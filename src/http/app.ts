@@ -3,7 +3,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
-import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
+import { cors, errorHandler, requestLogging } from './middleware.js';
 import type { AssetService } from '../assets/service.js';
 import type { AssetCache } from '../cache/cache.js';
 import type { DigestIndex } from '../cache/digest-index.js';
@@ -48,7 +48,6 @@ export function createApp(deps: AppDeps): Express {
   app.set('case sensitive routing', true);
   if (deps.trustProxy) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
   app.use(requestLogging(app, deps.logger));
-  app.use(serverHeader);
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);
   schematicRoutes(app, deps.schematics, deps.onSchematicCreated);
