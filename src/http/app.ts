@@ -17,7 +17,7 @@ import { signingRoutes } from './routes/signing.js';
 import { type SchematicCreated, schematicRoutes } from './routes/schematics.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { uiRoutes } from './routes/ui.js';
-import { notFound } from './routing.js';
+import { notFound, trustProxy } from './routing.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -46,7 +46,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
-  if (deps.trustProxy) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
+  trustProxy(app, deps.trustProxy);
   app.use(requestLogging(app, deps.logger));
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);

@@ -19,6 +19,8 @@ declare module 'node:http' {
     id: string;
     /** A logger whose lines carry the request ID. */
     log: Logger;
+    /** The client's address, when another HTTP process accepted the connection and passed the request on. */
+    forwardedClient?: string;
   }
 }
 
