@@ -9,7 +9,7 @@
 // the directory may have truncated, replaced or removed: that changes the
 // answer), and files are sent through reused buffers (write-file-to.ts).
 
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, type Stats, statSync } from 'node:fs';
 import { copyFile, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -46,6 +46,8 @@ export class FsAssetCache implements AssetCache {
   /** Entries whose content this process hashed and found right. */
   private readonly verified = new Map<string, VerifiedEntry>();
   private evicting: Promise<void> | undefined;
+  /** Hashes under way, by key, mtime and size. */
+  private readonly verifying = new Map<string, Promise<CachedAsset | undefined>>();
 
   constructor(private readonly options: FsCacheOptions) {
     this.description = `filesystem ${options.dir}`;
@@ -58,7 +60,7 @@ export class FsAssetCache implements AssetCache {
   }
 
   async get(key: string): Promise<CachedAsset | undefined> {
-    const { data, meta } = this.paths(key);
+    const { data } = this.paths(key);
     // Synchronous on purpose: the stat of a local file takes microseconds, while the thread
     // pool's round trip cost 40-60 µs of CPU per cache hit (measured), more than the rest of a HEAD.
     const st = statSync(data, { throwIfNoEntry: false });
@@ -72,6 +74,20 @@ export class FsAssetCache implements AssetCache {
       this.touch(key, known, Date.now());
       return known.entry;
     }
+    // One hash per file however many requests arrive before it is done (a burst of downloads of an
+    // entry this process has not seen yet hashed it once per request).
+    const stamp = `${key} ${st.mtimeMs} ${st.size}`;
+    let verifying = this.verifying.get(stamp);
+    if (!verifying) {
+      verifying = this.verify(key, st).finally(() => this.verifying.delete(stamp));
+      this.verifying.set(stamp, verifying);
+    }
+    return verifying;
+  }
+
+  /** Reads the metadata of the file `st` describes and hashes it: the entry when they agree, else dropped. */
+  private async verify(key: string, st: Stats): Promise<CachedAsset | undefined> {
+    const { data, meta } = this.paths(key);
     let metadata: AssetMetadata;
     try {
       metadata = JSON.parse(await readFile(meta, 'utf8')) as AssetMetadata;
