@@ -38,6 +38,16 @@ interface LogLine {
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** Log lines are written asynchronously: waits up to 5 s for `check` to hold, then returns what it last saw. */
+async function logged<T>(read: () => T, check: (value: T) => boolean): Promise<T> {
+  let value = read();
+  for (let i = 0; i < 100 && !check(value); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    value = read();
+  }
+  return value;
+}
+
 describe('several HTTP processes on one port', () => {
   let svc: ServiceProcess;
   let version: string;
@@ -57,7 +67,7 @@ describe('several HTTP processes on one port', () => {
     version = release.versions.at(-1)!;
     svc = await startService(undefined, { IF_RELEASE_LAYOUT_DIR: release.layoutDir, IF_HTTP_PROCESSES: '2' });
     // The owner says it listens once every hit process does.
-    for (let i = 0; i < 100 && hitProcessPids().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await logged(hitProcessPids, (p) => p.length === 1);
   }, 60_000);
   afterAll(() => svc?.stop());
 
@@ -87,8 +97,9 @@ describe('several HTTP processes on one port', () => {
     const gets = await Promise.all(Array.from({ length: 20 }, () => fresh(`${svc.url}${path}`)));
     expect(new Set(gets.map((a) => sha256(a.body)))).toEqual(new Set([sha256(cold[0]!.body)]));
     // Both processes answered hits themselves (40 HEADs all on one of two: a chance of 2^-39).
-    expect(answeredBy('HEAD', path).size).toBe(2);
-    expect(answeredBy('HEAD', path)).toContain(hitProcessPids()[0]);
+    const pids = await logged(() => answeredBy('HEAD', path), (p) => p.size === 2);
+    expect(pids.size).toBe(2);
+    expect(pids).toContain(hitProcessPids()[0]);
   }, 120_000);
 
   it('keeps answering when a hit process is killed, and starts another', async () => {
@@ -105,11 +116,10 @@ describe('several HTTP processes on one port', () => {
     }
     const during = await Promise.all(Array.from({ length: 20 }, () => fresh(`${svc.url}${path}`, 'HEAD')));
     expect(during.map((a) => a.status)).toEqual(Array(20).fill(200));
-    for (let i = 0; i < 200 && hitProcessPids().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
-    const replacement = hitProcessPids().find((pid) => pid !== victim);
+    const replacement = (await logged(hitProcessPids, (p) => p.length === 2)).find((pid) => pid !== victim);
     expect(replacement).toBeDefined();
     const after = await Promise.all(Array.from({ length: 40 }, () => fresh(`${svc.url}${path}`, 'HEAD')));
     expect(after.map((a) => a.status)).toEqual(Array(40).fill(200));
-    expect(answeredBy('HEAD', path)).toContain(replacement);
+    expect(await logged(() => answeredBy('HEAD', path), (p) => p.has(replacement!))).toContain(replacement);
   }, 60_000);
 });
