@@ -6,11 +6,14 @@
 // when the cache has it. Everything else, and any request this lane cannot
 // answer from the cache (a miss, a build, a bad URL, a query string, a
 // percent-encoded segment, a checksum file), goes to express untouched, which
-// answers it as before.
+// answers it as before. What a URL asks for (its AssetKey) is kept for up to a
+// second: it changes only when the release's digests do, which are themselves
+// trusted for IF_VERSION_RECHECK_SECONDS; the cache entry is still looked up
+// (and stat'ed) for every request.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AssetService } from '../assets/service.js';
+import type { AssetService, PreparedAsset } from '../assets/service.js';
 import type { SchematicService } from '../schematic/index.js';
 import { deliverAsset } from './deliver.js';
 import { corsHeaders, trackRequest } from './middleware.js';
@@ -19,9 +22,12 @@ import { prepareImage } from './routes/image.js';
 export interface CacheHitDeps {
   logger: Logger;
   schematics: SchematicService;
-  assets: AssetService;
+  assets: Pick<AssetService, 'prepare' | 'fromCache'>;
   allowedOrigins: readonly string[];
 }
+
+/** How long a URL's AssetKey is reused. */
+const PREPARED_MS = 1000;
 
 interface ImageUrl {
   schematic: string;
@@ -42,9 +48,23 @@ function plainImageUrl(req: IncomingMessage): ImageUrl | undefined {
 /** The server's request listener: cache hits answered here, the rest by `app`. */
 export function cacheHitsFirst(deps: CacheHitDeps, app: RequestListener): RequestListener {
   const cors = corsHeaders(deps.allowedOrigins);
+  // The URLs prepared since `since`, emptied every PREPARED_MS (so it holds that long a stretch of requests at most).
+  let recent = new Map<string, PreparedAsset>();
+  let since = Date.now();
+  const prepare = async (url: ImageUrl, raw: string): Promise<PreparedAsset | undefined> => {
+    if (Date.now() - since >= PREPARED_MS) {
+      recent = new Map();
+      since = Date.now();
+    }
+    const known = recent.get(raw);
+    if (known) return known;
+    const prepared = await prepareImage(deps, url, url.file).catch(() => undefined); // express gives the error its answer
+    if (prepared) recent.set(raw, prepared);
+    return prepared;
+  };
   /** True once answered; false (nothing written) when express must answer. */
   const answer = async (req: IncomingMessage, res: ServerResponse, url: ImageUrl): Promise<boolean> => {
-    const prepared = await prepareImage(deps, url, url.file).catch(() => undefined); // express gives the error its answer
+    const prepared = await prepare(url, req.url!);
     const hit = prepared && (await deps.assets.fromCache(prepared));
     if (!hit) return false;
     cors(req, res);

@@ -42,7 +42,7 @@ async function resolveTarget(
 }
 
 /** What `/image/<schematic>/<version>/<path>` asks for, with its AssetKey (4xx errors before anything is queued). */
-export async function prepareImage(deps: Pick<ImageRouteDeps, 'schematics' | 'assets'>, params: { schematic: string; version: string }, path: string): Promise<PreparedAsset> {
+export async function prepareImage(deps: { schematics: SchematicService; assets: Pick<AssetService, 'prepare'> }, params: { schematic: string; version: string }, path: string): Promise<PreparedAsset> {
   const target = await resolveTarget(deps.schematics, params, path, parseAssetPath);
   return deps.assets.prepare(target.schematic, target.version, target.request);
 }
