@@ -3,7 +3,8 @@
 // latency of HEADs (ab -i); then the factory behind nginx with
 // IF_ACCEL_REDIRECT (README's location block), where nginx sends the bytes.
 // nginx runs a worker per core (`worker_processes auto`), the factory as many
-// HTTP processes (IF_HTTP_PROCESSES). The load tools run asynchronously so
+// HTTP processes (IF_HTTP_PROCESSES; the one behind nginx runs one, as before:
+// there nginx sends the bytes). The load tools run asynchronously so
 // this process keeps reading the factory's log lines meanwhile, as any log
 // collector would (a full pipe would make the factory queue them in memory).
 // Prints factory / nginx ratios.
@@ -71,7 +72,7 @@ try {
   const nginx = await startNginx({ root: dirname(file) });
   stops.push(nginx.stop);
   // The opt-in mode: a second factory on the same data directory behind nginx, answering with X-Accel-Redirect.
-  const accel = await startService(factory.dataDir, { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '', IF_HTTP_PROCESSES: HTTP_PROCESSES, IF_ACCEL_REDIRECT: ACCEL_PREFIX });
+  const accel = await startService(factory.dataDir, { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '', IF_ACCEL_REDIRECT: ACCEL_PREFIX });
   stops.push(() => accel.stop());
   const front = await startNginx({ factory: accel.url, cacheDir, prefix: ACCEL_PREFIX });
   stops.push(front.stop);
