@@ -71,8 +71,12 @@ try {
   const file = join(cacheDir, key.slice(0, 2), `${key}.data`);
   const nginx = await startNginx({ root: dirname(file) });
   stops.push(nginx.stop);
-  // The opt-in mode: a second factory on the same data directory behind nginx, answering with X-Accel-Redirect.
-  const accel = await startService(factory.dataDir, { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '', IF_ACCEL_REDIRECT: ACCEL_PREFIX });
+  const layout = { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '' };
+  // The default: one HTTP process, on the same data directory.
+  const single = await startService(factory.dataDir, layout);
+  stops.push(() => single.stop());
+  // The opt-in mode: another factory on the same data directory behind nginx, answering with X-Accel-Redirect.
+  const accel = await startService(factory.dataDir, { ...layout, IF_ACCEL_REDIRECT: ACCEL_PREFIX });
   stops.push(() => accel.stop());
   const front = await startNginx({ factory: accel.url, cacheDir, prefix: ACCEL_PREFIX });
   stops.push(front.stop);
@@ -83,18 +87,26 @@ try {
     `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; factory IF_HTTP_PROCESSES=${HTTP_PROCESSES}, nginx worker_processes auto; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
       `${rounds} rounds, each measuring factory and nginx back to back (medians below: the machine's load moves between rounds)`,
   );
-  const rows: Array<Record<'getOurs' | 'getNginx' | 'getBehind' | 'headOurs' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>> = [];
+  type Row = Record<'getOurs' | 'getSingle' | 'getNginx' | 'getBehind' | 'headOurs' | 'headSingle' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>;
+  const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
     const getOurs = (await wrk(`${factory.url}${path}`)).transferMBps;
     const getNginx = (await wrk(nginxUrl)).transferMBps;
+    const getSingle = (await wrk(`${single.url}${path}`)).transferMBps;
     const getBehind = (await wrk(`${front.url}${path}`)).transferMBps;
     const headOurs = await headLoad(`${factory.url}${path}`);
     const headNginx = await headLoad(nginxUrl);
-    rows.push({ getOurs, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
+    const headSingle = (await headLoad(`${single.url}${path}`)).requestsPerSec;
+    rows.push({ getOurs, getSingle, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headSingle, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
   }
-  const mid = (pick: (row: (typeof rows)[number]) => number) => median(rows.map(pick));
-  console.log(`GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)}`);
-  console.log(`HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)}`);
+  const mid = (pick: (row: Row) => number) => median(rows.map(pick));
+  const one = (ours: (row: Row) => number, nginx: (row: Row) => number): string => `(one HTTP process: ${mid(ours).toFixed(0)}, ratio ${mid((r) => ours(r) / nginx(r)).toFixed(2)})`;
+  console.log(
+    `GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)} ${one((r) => r.getSingle, (r) => r.getNginx)}`,
+  );
+  console.log(
+    `HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)} ${one((r) => r.headSingle, (r) => r.headNginx)}`,
+  );
   console.log(`HEAD latency     factory ${mid((r) => r.latencyOurs).toFixed(2)} ms, nginx ${mid((r) => r.latencyNginx).toFixed(2)} ms, ratio ${mid((r) => r.latencyOurs / r.latencyNginx).toFixed(2)}`);
   console.log(`GET  X-Accel-Redirect behind nginx ${mid((r) => r.getBehind).toFixed(0)} MB/s, nginx alone ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getBehind / r.getNginx).toFixed(2)}`);
 } finally {
