@@ -2,12 +2,19 @@
 // same disk, 200 concurrent connections: throughput of GETs (wrk) and rate and
 // latency of HEADs (ab -i); then the factory behind nginx with
 // IF_ACCEL_REDIRECT (README's location block), where nginx sends the bytes.
+// nginx runs a worker per core (`worker_processes auto`), the factory as many
+// HTTP processes (IF_HTTP_PROCESSES; the one behind nginx runs one, as before:
+// there nginx sends the bytes). The load tools run asynchronously so
+// this process keeps reading the factory's log lines meanwhile, as any log
+// collector would (a full pipe would make the factory queue them in memory).
 // Prints factory / nginx ratios.
 //
 //   npm run bench:download -- [--seconds 5] [--rounds 3]
 
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { startNginx } from '../test/helpers/nginx.js';
 import { startService } from '../test/helpers/server.js';
@@ -18,6 +25,8 @@ import { median } from './lib/timing.js';
 const seconds = numberOption('--seconds', 5);
 const rounds = numberOption('--rounds', 3);
 const ACCEL_PREFIX = '/_factory_cache/';
+const HTTP_PROCESSES = String(availableParallelism());
+const run = async (command: string, args: string[]): Promise<string> => (await promisify(execFile)(command, args, { encoding: 'utf8' })).stdout;
 
 interface WrkResult {
   requestsPerSec: number;
@@ -26,8 +35,8 @@ interface WrkResult {
 }
 
 /** GET throughput with wrk. */
-function wrk(url: string): WrkResult {
-  const out = execFileSync('wrk', ['-t2', '-c200', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+async function wrk(url: string): Promise<WrkResult> {
+  const out = await run('wrk', ['-t2', '-c200', `-d${seconds}s`, '--latency', url]);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (non2xx) throw new Error(`wrk got ${non2xx[1]} error responses from ${url}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -39,8 +48,8 @@ function wrk(url: string): WrkResult {
 }
 
 /** HEAD requests with ab -i (wrk waits for a body after HEAD and never completes one). */
-function headLoad(url: string): WrkResult {
-  const out = execFileSync('ab', ['-i', '-q', '-c', '200', '-t', String(seconds), '-n', '10000000', url], { encoding: 'utf8' });
+async function headLoad(url: string): Promise<WrkResult> {
+  const out = await run('ab', ['-i', '-q', '-c', '200', '-t', String(seconds), '-n', '10000000', url]);
   const failed = Number(/Failed requests:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const non2xx = /Non-2xx responses:\s+(\d+)/.exec(out);
   if (failed > 0 || non2xx) throw new Error(`ab saw ${failed} failed and ${non2xx?.[1] ?? 0} non-2xx requests against ${url}`);
@@ -51,7 +60,7 @@ function headLoad(url: string): WrkResult {
   };
 }
 
-const factory = await startFactory({ IF_METRICS_LISTEN: '' });
+const factory = await startFactory({ IF_METRICS_LISTEN: '', IF_HTTP_PROCESSES: HTTP_PROCESSES });
 const stops: Array<() => Promise<void>> = [];
 try {
   const id = await createSchematic(factory.url, 'customization: {}\n');
@@ -62,8 +71,12 @@ try {
   const file = join(cacheDir, key.slice(0, 2), `${key}.data`);
   const nginx = await startNginx({ root: dirname(file) });
   stops.push(nginx.stop);
-  // The opt-in mode: a second factory on the same data directory behind nginx, answering with X-Accel-Redirect.
-  const accel = await startService(factory.dataDir, { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '', IF_ACCEL_REDIRECT: ACCEL_PREFIX });
+  const layout = { IF_RELEASE_LAYOUT_DIR: (await ensureDevRelease()).layoutDir, IF_METRICS_LISTEN: '' };
+  // The default: one HTTP process, on the same data directory.
+  const single = await startService(factory.dataDir, layout);
+  stops.push(() => single.stop());
+  // The opt-in mode: another factory on the same data directory behind nginx, answering with X-Accel-Redirect.
+  const accel = await startService(factory.dataDir, { ...layout, IF_ACCEL_REDIRECT: ACCEL_PREFIX });
   stops.push(() => accel.stop());
   const front = await startNginx({ factory: accel.url, cacheDir, prefix: ACCEL_PREFIX });
   stops.push(front.stop);
@@ -71,21 +84,29 @@ try {
   const nginxUrl = `${nginx.url}/${key}.data`;
   const size = statSync(file).size;
   console.log(
-    `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
+    `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; factory IF_HTTP_PROCESSES=${HTTP_PROCESSES}, nginx worker_processes auto; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
       `${rounds} rounds, each measuring factory and nginx back to back (medians below: the machine's load moves between rounds)`,
   );
-  const rows: Array<Record<'getOurs' | 'getNginx' | 'getBehind' | 'headOurs' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>> = [];
+  type Row = Record<'getOurs' | 'getSingle' | 'getNginx' | 'getBehind' | 'headOurs' | 'headSingle' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>;
+  const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
-    const getOurs = wrk(`${factory.url}${path}`).transferMBps;
-    const getNginx = wrk(nginxUrl).transferMBps;
-    const getBehind = wrk(`${front.url}${path}`).transferMBps;
-    const headOurs = headLoad(`${factory.url}${path}`);
-    const headNginx = headLoad(nginxUrl);
-    rows.push({ getOurs, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
+    const getOurs = (await wrk(`${factory.url}${path}`)).transferMBps;
+    const getNginx = (await wrk(nginxUrl)).transferMBps;
+    const getSingle = (await wrk(`${single.url}${path}`)).transferMBps;
+    const getBehind = (await wrk(`${front.url}${path}`)).transferMBps;
+    const headOurs = await headLoad(`${factory.url}${path}`);
+    const headNginx = await headLoad(nginxUrl);
+    const headSingle = (await headLoad(`${single.url}${path}`)).requestsPerSec;
+    rows.push({ getOurs, getSingle, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headSingle, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
   }
-  const mid = (pick: (row: (typeof rows)[number]) => number) => median(rows.map(pick));
-  console.log(`GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)}`);
-  console.log(`HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)}`);
+  const mid = (pick: (row: Row) => number) => median(rows.map(pick));
+  const one = (ours: (row: Row) => number, nginx: (row: Row) => number): string => `(one HTTP process: ${mid(ours).toFixed(0)}, ratio ${mid((r) => ours(r) / nginx(r)).toFixed(2)})`;
+  console.log(
+    `GET  throughput  factory ${mid((r) => r.getOurs).toFixed(0)} MB/s, nginx ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getOurs / r.getNginx).toFixed(2)} ${one((r) => r.getSingle, (r) => r.getNginx)}`,
+  );
+  console.log(
+    `HEAD requests/s  factory ${mid((r) => r.headOurs).toFixed(0)}, nginx ${mid((r) => r.headNginx).toFixed(0)}, ratio ${mid((r) => r.headOurs / r.headNginx).toFixed(2)} ${one((r) => r.headSingle, (r) => r.headNginx)}`,
+  );
   console.log(`HEAD latency     factory ${mid((r) => r.latencyOurs).toFixed(2)} ms, nginx ${mid((r) => r.latencyNginx).toFixed(2)} ms, ratio ${mid((r) => r.latencyOurs / r.latencyNginx).toFixed(2)}`);
   console.log(`GET  X-Accel-Redirect behind nginx ${mid((r) => r.getBehind).toFixed(0)} MB/s, nginx alone ${mid((r) => r.getNginx).toFixed(0)} MB/s, ratio ${mid((r) => r.getBehind / r.getNginx).toFixed(2)}`);
 } finally {

@@ -104,6 +104,11 @@ export const configSchema = z.object({
   maxQueuedBuildsPerClient: z.number().int().positive(),
   /** Which proxies' X-Forwarded-For names the client (express's `trust proxy`: hop count, addresses, `loopback`); '' = none. */
   trustProxy: z.string(),
+  /**
+   * Processes accepting HTTP connections on the listen address (SO_REUSEPORT): this one, which owns
+   * the builds, and the rest answering cache hits and passing everything else to it.
+   */
+  httpProcesses: z.number().int().positive().max(64),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -136,6 +141,7 @@ export const DEFAULTS: Config = {
   maxQueuedBuilds: 64,
   maxQueuedBuildsPerClient: 8,
   trustProxy: '',
+  httpProcesses: 1,
 };
 
 type Parser = (raw: string) => unknown;
@@ -194,6 +200,7 @@ export const ENVIRONMENT: Record<string, { key: keyof Config; parse: Parser }> =
   IF_MAX_QUEUED_BUILDS: { key: 'maxQueuedBuilds', parse: number },
   IF_MAX_QUEUED_BUILDS_PER_CLIENT: { key: 'maxQueuedBuildsPerClient', parse: number },
   IF_TRUST_PROXY: { key: 'trustProxy', parse: text },
+  IF_HTTP_PROCESSES: { key: 'httpProcesses', parse: number },
 };
 
 function fromEnvironment(env: NodeJS.ProcessEnv): Partial<Record<keyof Config, unknown>> {

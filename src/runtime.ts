@@ -26,6 +26,8 @@ import { ReleaseService } from './release/release.js';
 import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';
 import { VERSION } from './version.js';
+import { type DigestIndex, FsDigestIndex, RegistryDigestIndex, SharedDigestIndex } from './cache/digest-index.js';
+import { CachedSchematicStore, FsSchematicStore, OciSchematicStore, SchematicService, type SchematicStore, SharedSchematicStore } from './schematic/index.js';
 import { summariseFailure } from './error-summary.js';
 
 /** How often leftovers of killed processes are looked for. */
@@ -42,7 +44,15 @@ export interface Runtime {
   live: LiveBuilds;
 }
 
-export function createRuntime(config: Config, logger: Logger): Runtime {
+/** What answering a cache hit needs: the release (the inputs' digests are part of the AssetKey), the builders' table and the local cache. */
+export interface AssetTable {
+  releases: ReleaseService;
+  bootFiles: BootFiles;
+  builders: AssetBuilders;
+  local: FsAssetCache;
+}
+
+export function createAssetTable(config: Config, logger: Logger): AssetTable {
   const releases = new ReleaseService({
     backend: releaseBackend(config),
     dataDir: config.dataDir,
@@ -52,10 +62,15 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
     logger,
     verifier: releaseVerifier(config, logger),
   });
-  const workDir = join(config.dataDir, 'tmp');
   const bootFiles = new BootFiles(releases, config.externalUrl);
   const builders = assetBuilders({ releases, bootFiles });
   const local = new FsAssetCache({ dir: config.cacheDir ?? join(config.dataDir, 'cache'), maxBytes: config.cacheMaxBytes, accelRedirect: config.accelRedirect, logger });
+  return { releases, bootFiles, builders, local };
+}
+
+export function createRuntime(config: Config, logger: Logger): Runtime {
+  const { releases, bootFiles, builders, local } = createAssetTable(config, logger);
+  const workDir = join(config.dataDir, 'tmp');
   // Leftovers of killed processes go now and every few minutes; those whose owner cannot be told
   // (another host sharing the data directory) once older than twice the build timeout, which no live build reaches.
   const unownedAfterMs = 2 * config.buildTimeoutSeconds * 1000;
@@ -85,6 +100,28 @@ export function createRuntime(config: Config, logger: Logger): Runtime {
       throw new Error(summariseFailure(error, `build ${spec.key.slice(0, 12)}`), { cause: error });
     });
   return { releases, bootFiles, builders, cache, builder, live: runner };
+}
+
+/**
+ * Where schematics and the registry digest index live: this machine's data
+ * directory, in front of a registry every instance shares when one is configured.
+ */
+export function fleetStores(config: Config, logger: Logger): { schematics: SchematicStore; digests: DigestIndex } {
+  const schematics = new FsSchematicStore(join(config.dataDir, 'schematics'), logger);
+  const digests = new FsDigestIndex(join(config.dataDir, 'registry-digests'));
+  if (config.schematicRegistry === undefined) return { schematics, digests };
+  const client = registryClient(config.schematicRegistry, config.schematicInsecure, config.schematicUsername, config.schematicPassword);
+  const repo = client.repository(config.schematicRepository);
+  logger.info({ repository: repo.location }, 'schematics and the registry digest index are shared through this repository');
+  return {
+    schematics: new SharedSchematicStore(schematics, new OciSchematicStore(repo), logger),
+    digests: new SharedDigestIndex(digests, new RegistryDigestIndex(repo), logger),
+  };
+}
+
+/** Schematics as the routes read them: the store behind a bounded in-memory cache. */
+export function schematicService(config: Config, store: SchematicStore): SchematicService {
+  return new SchematicService(new CachedSchematicStore(store, { capacity: config.schematicCacheCapacity, negativeTtlMs: config.schematicNegativeTtlSeconds * 1000 }));
 }
 
 export interface Queueing {

@@ -7,17 +7,17 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Admission } from './assets/admission.js';
 import { AssetService } from './assets/service.js';
-import { type DigestIndex, FsDigestIndex, RegistryDigestIndex, SharedDigestIndex } from './cache/digest-index.js';
 import { HOST_TOOLS, locate } from './host-tool.js';
 import { type Config, splitListen } from './config.js';
 import { writeFileAtomic } from './durable-file.js';
 import { createApp } from './http/app.js';
+import { cacheHitsFirst } from './http/cache-hits.js';
+import { closeServer, listenHttp, startHitProcesses } from './http-processes.js';
 import { createLogger } from './logging.js';
 import { Metrics } from './metrics.js';
 import { generatePrivateKeyPem, parsePrivateKey, readKeyFile } from './oci/cosign/keys.js';
 import { CosignSigner } from './oci/cosign/signer.js';
-import { createQueueing, createRuntime, registryClient } from './runtime.js';
-import { CachedSchematicStore, FsSchematicStore, OciSchematicStore, SchematicService, type SchematicStore, SharedSchematicStore } from './schematic/index.js';
+import { createQueueing, createRuntime, fleetStores, schematicService } from './runtime.js';
 import { VERSION } from './version.js';
 
 /** What Retry-After says when a build is not admitted: about what a small build takes. */
@@ -37,30 +37,6 @@ function boundAddress(server: Server, fallback: string): string {
   return typeof bound === 'object' && bound ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : fallback;
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeAllConnections();
-  });
-}
-
-/**
- * Where schematics and the registry digest index live: this machine's data
- * directory, in front of a registry every instance shares when one is configured.
- */
-function fleetStores(config: Config, logger: Logger): { schematics: SchematicStore; digests: DigestIndex } {
-  const schematics = new FsSchematicStore(join(config.dataDir, 'schematics'), logger);
-  const digests = new FsDigestIndex(join(config.dataDir, 'registry-digests'));
-  if (config.schematicRegistry === undefined) return { schematics, digests };
-  const client = registryClient(config.schematicRegistry, config.schematicInsecure, config.schematicUsername, config.schematicPassword);
-  const repo = client.repository(config.schematicRepository);
-  logger.info({ repository: repo.location }, 'schematics and the registry digest index are shared through this repository');
-  return {
-    schematics: new SharedSchematicStore(schematics, new OciSchematicStore(repo), logger),
-    digests: new SharedDigestIndex(digests, new RegistryDigestIndex(repo), logger),
-  };
-}
-
 /** The key installers are signed with: the configured one, else one made once for this data directory. */
 async function installerSigningKey(config: Config, logger: Logger): Promise<KeyObject> {
   if (config.installerSigningKey !== undefined) return parsePrivateKey(readKeyFile(config.installerSigningKey), config.installerSigningKey);
@@ -77,10 +53,6 @@ async function installerSigningKey(config: Config, logger: Logger): Promise<KeyO
 
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const fleet = fleetStores(config, logger);
-  const store = new CachedSchematicStore(fleet.schematics, {
-    capacity: config.schematicCacheCapacity,
-    negativeTtlMs: config.schematicNegativeTtlSeconds * 1000,
-  });
   const runtime = createRuntime(config, logger);
   const queueing = createQueueing(config, runtime, logger);
   const metrics = new Metrics(queueing.queue);
@@ -96,9 +68,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
     onFailed: () => metrics.buildFailures.inc(),
   });
+  const schematics = schematicService(config, fleet.schematics);
   const app = createApp({
     logger,
-    schematics: new SchematicService(store),
+    schematics,
     allowedOrigins: config.allowedOrigins,
     releases: runtime.releases,
     releaseRegistryName: config.releaseRegistry,
@@ -114,15 +87,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     trustProxy: config.trustProxy,
     externalUrl: config.externalUrl,
   });
-  const { host, port } = splitListen(config.listen);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
-  });
-  // Longer than the idle timeouts of common load balancers (60 s) and of clients that pause between
-  // requests, so a reused keep-alive connection is never one the server is closing (Node's default is 5 s).
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const listener = cacheHitsFirst({ logger, schematics, assets, allowedOrigins: config.allowedOrigins }, app);
+  const shared = config.httpProcesses > 1;
+  const server = await listenHttp(listener, config.listen, shared);
   const address = boundAddress(server, config.listen);
+  // The other HTTP processes run this same command line (the CLI), as `serve-hits`; they bind the port this one got.
+  const hitProcesses = shared ? await startHitProcesses(config, address, listener, config.httpProcesses - 1, process.argv[1]!, logger) : undefined;
   let metricsServer: Server | undefined;
   if (config.metricsListen !== '') {
     const m = splitListen(config.metricsListen);
@@ -130,7 +100,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metricsAddress = metricsServer ? boundAddress(metricsServer, config.metricsListen) : undefined;
   logger.info(
-    { address, metricsAddress, dataDir: config.dataDir, release: runtime.releases.description, queue: queueing.queue.description, cache: runtime.cache.description, version: VERSION },
+    { address, metricsAddress, httpProcesses: config.httpProcesses, dataDir: config.dataDir, release: runtime.releases.description, queue: queueing.queue.description, cache: runtime.cache.description, version: VERSION },
     'image factory listening',
   );
   // Builds that need a missing host tool fail with a message naming its package; say so up front too.
@@ -142,6 +112,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     address,
     ...(metricsAddress !== undefined && { metricsAddress }),
     close: async () => {
+      await hitProcesses?.close();
       await closeServer(server);
       if (metricsServer) await closeServer(metricsServer);
       await queueing.close();

@@ -78,7 +78,7 @@ export class AssetService {
    */
   async fetch(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<CachedAsset> {
     const started = Date.now();
-    const hit = await this.cached(prepared, started);
+    const hit = await this.fromCache(prepared, started);
     if (hit) return hit;
     const built = await this.build(prepared, this.admit(prepared.spec.key, client));
     this.options.onDelivered?.(prepared, false, Date.now() - started);
@@ -93,7 +93,7 @@ export class AssetService {
    */
   async open(prepared: PreparedAsset, client = INTERNAL_CLIENT): Promise<OpenedAsset> {
     const started = Date.now();
-    const hit = await this.cached(prepared, started);
+    const hit = await this.fromCache(prepared, started);
     if (hit) return { cached: hit };
     const built = this.build(prepared, this.admit(prepared.spec.key, client));
     // A streaming reader gets the failure; nobody else may be waiting.
@@ -107,7 +107,8 @@ export class AssetService {
     return { cached: await built };
   }
 
-  private async cached(prepared: PreparedAsset, started: number): Promise<CachedAsset | undefined> {
+  /** The asset if the cache has it (counted as delivered), else undefined: nothing is built. */
+  async fromCache(prepared: PreparedAsset, started = Date.now()): Promise<CachedAsset | undefined> {
     const hit = await this.options.cache.get(prepared.spec.key);
     if (hit) this.options.onDelivered?.(prepared, true, Date.now() - started);
     return hit;

@@ -1,6 +1,6 @@
 // What every asset cache offers: complete, verified entries by AssetKey.
 
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface AssetMetadata {
   key: string;
@@ -17,6 +17,8 @@ export interface CachedAsset {
   metadata: AssetMetadata;
   /** The content, or the inclusive byte range [start, end] of it. */
   open(range?: { start: number; end: number }): Readable;
+  /** Writes the content, or the inclusive range [start, end], to `out` (left open): the way downloads send it. */
+  writeTo(out: Writable, range?: { start: number; end: number }): Promise<void>;
   /** An internal URI a front proxy serves these same bytes from (nginx's X-Accel-Redirect), when configured. */
   accelRedirect?: string;
 }

@@ -7,6 +7,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, DEFAULTS, loadConfig } from '../config.js';
 import { CosignKeyError } from '../oci/cosign/keys.js';
 import { InvalidSchematicError, parseSchematic } from '../schematic/index.js';
+import { runHitProcess } from '../http-processes.js';
+import { createLogger } from '../logging.js';
 import { startServer } from '../server.js';
 import { startWorker } from '../../workers/main.js';
 import { VERSION } from '../version.js';
@@ -40,6 +42,7 @@ interface ServeOptions {
   brokenTalosVersions?: string[];
   externalUrl?: string;
   externalPxeUrl?: string;
+  httpProcesses?: number;
 }
 
 const program = new Command('image-factory').version(VERSION).description('Image Factory for Talos Linux');
@@ -64,6 +67,7 @@ program
   )
   .option('--external-url <url>', `URL users reach the factory at (env IF_EXTERNAL_URL, default ${DEFAULTS.externalUrl})`)
   .option('--external-pxe-url <url>', 'base URL of PXE scripts (env IF_EXTERNAL_PXE_URL, default the external URL)')
+  .option('--http-processes <n>', 'processes accepting connections; all but one answer cache hits only (env IF_HTTP_PROCESSES, default 1)', positiveInt)
   .action(async (opts: ServeOptions) => {
     const config = loadConfig({
       listen: opts.listen,
@@ -79,6 +83,7 @@ program
       brokenTalosVersions: opts.brokenTalosVersions,
       externalUrl: opts.externalUrl,
       externalPxeUrl: opts.externalPxeUrl,
+      httpProcesses: opts.httpProcesses,
     });
     const running = await startServer(config);
     const stop = (): void => {
@@ -87,6 +92,9 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+// Started by `serve` itself when --http-processes is above 1, with its configuration over IPC.
+program.command('serve-hits', { hidden: true }).action(() => runHitProcess((config) => createLogger(config.logLevel)));
 
 program
   .command('worker')

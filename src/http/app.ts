@@ -3,7 +3,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { SchematicService } from '../schematic/index.js';
-import { cors, errorHandler, requestLogging, serverHeader } from './middleware.js';
+import { cors, errorHandler, requestLogging } from './middleware.js';
 import type { AssetService } from '../assets/service.js';
 import type { AssetCache } from '../cache/cache.js';
 import type { DigestIndex } from '../cache/digest-index.js';
@@ -17,7 +17,7 @@ import { signingRoutes } from './routes/signing.js';
 import { type SchematicCreated, schematicRoutes } from './routes/schematics.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { uiRoutes } from './routes/ui.js';
-import { notFound } from './routing.js';
+import { notFound, trustProxy } from './routing.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -46,9 +46,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
-  if (deps.trustProxy) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
+  trustProxy(app, deps.trustProxy);
   app.use(requestLogging(app, deps.logger));
-  app.use(serverHeader);
   app.use(cors(deps.allowedOrigins));
   healthRoutes(app);
   schematicRoutes(app, deps.schematics, deps.onSchematicCreated);

@@ -4,12 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { VERSION } from '../version.js';
 import { errorAnswer, logFailure } from './errors.js';
 import { sendError } from './routing.js';
 
 const REQUEST_ID = 'x-request-id';
+const SERVER = `Image Factory ${VERSION}`;
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -17,16 +19,38 @@ declare module 'node:http' {
     id: string;
     /** A logger whose lines carry the request ID. */
     log: Logger;
+    /** The client's address, when another HTTP process accepted the connection and passed the request on. */
+    forwardedClient?: string;
   }
 }
 
 const CHILD = Symbol('request logger');
 
 /**
- * One JSON line per request once its response is done (requestId, req, res,
- * responseTime, as pino-http wrote them), and `req.log` for handlers. Cache
- * hits are the most frequent requests, so nothing here costs more than that
- * line: the child logger behind `req.log` is only made when a handler logs.
+ * What every request gets first: its ID (X-Request-ID), the Server header, and
+ * one JSON line once its response is done (requestId, req, res, responseTime,
+ * as pino-http wrote them). Cache hits are the most frequent requests, so
+ * nothing here costs more than that line.
+ */
+export function trackRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): void {
+  const given = req.headers[REQUEST_ID];
+  const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+  req.id = id;
+  const { method, url } = req;
+  res.setHeader('X-Request-ID', id);
+  res.setHeader('Server', SERVER);
+  const start = performance.now();
+  res.once('close', () => {
+    const line = { requestId: id, req: { method, url }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) };
+    if (res.writableFinished) logger.info(line, 'request completed');
+    else logger.warn(line, 'request aborted');
+  });
+}
+
+/**
+ * trackRequest for requests that reach express without the cache-hit lane in
+ * front (which tracks every request itself), and `req.log` for handlers: a
+ * child logger made only when a handler logs.
  */
 export function requestLogging(app: Express, logger: Logger): RequestHandler {
   Object.defineProperty(app.request, 'log', {
@@ -35,33 +59,33 @@ export function requestLogging(app: Express, logger: Logger): RequestHandler {
     },
   });
   return (req, res, next) => {
-    const given = req.headers[REQUEST_ID];
-    const id = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
-    req.id = id;
-    res.setHeader('X-Request-ID', id);
-    const start = performance.now();
-    res.once('close', () => {
-      const line = { requestId: id, req: { method: req.method, url: req.originalUrl }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) };
-      if (res.writableFinished) logger.info(line, 'request completed');
-      else logger.warn(line, 'request aborted');
-    });
+    if (req.id === undefined) trackRequest(logger, req, res); // not yet tracked by the lane in front
     next();
   };
 }
-
-export const serverHeader: RequestHandler = (_req, res, next) => {
-  res.setHeader('Server', `Image Factory ${VERSION}`);
-  next();
-};
 
 const CORS_METHODS = ['GET', 'HEAD', 'OPTIONS'];
 const CORS_ALLOWED_HEADERS = ['cache-control'];
 const CORS_EXPOSED = 'Content-Disposition, Content-Length, Content-Type';
 
+/** The CORS headers of a response to a simple (not preflight) request; the cache-hit lane answers with them too. */
+export function corsHeaders(allowedOrigins: readonly string[]): (req: IncomingMessage, res: ServerResponse) => void {
+  const any = allowedOrigins.includes('*');
+  return (req, res) => {
+    res.setHeader('Vary', 'Origin'); // the first Vary of every response (nothing before sets one)
+    const origin = req.headers.origin;
+    if (origin && (any || allowedOrigins.includes(origin))) {
+      res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin);
+      res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSED);
+    }
+  };
+}
+
 /** CORS: any listed origin (default `*`) may GET/HEAD and read the download headers. */
 export function cors(allowedOrigins: readonly string[]): RequestHandler {
   const any = allowedOrigins.includes('*');
   const originAllowed = (origin: string): boolean => any || allowedOrigins.includes(origin);
+  const simple = corsHeaders(allowedOrigins);
   return (req, res, next) => {
     const origin = req.headers.origin;
     const requestedMethod = req.headers['access-control-request-method'];
@@ -81,11 +105,7 @@ export function cors(allowedOrigins: readonly string[]): RequestHandler {
       res.status(204).end();
       return;
     }
-    res.vary('Origin');
-    if (origin && originAllowed(origin)) {
-      res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin);
-      res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSED);
-    }
+    simple(req, res);
     next();
   };
 }

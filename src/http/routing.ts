@@ -3,6 +3,7 @@
 // OPTIONS request gets 200 and Allow, anything else unknown gets Go's 404.
 
 import type { Express, RequestHandler } from 'express';
+import type { ServerResponse } from 'node:http';
 
 export type Method = 'GET' | 'HEAD' | 'POST';
 
@@ -22,23 +23,33 @@ export function route(app: Express, path: string, handlers: Partial<Record<Metho
   }
 }
 
-/** The address a client's requests count against (express's req.ip honours IF_TRUST_PROXY). */
+/**
+ * The address a client's requests count against: as the process that accepted
+ * the connection saw it when another one passed the request on (forward.ts),
+ * else express's req.ip (which honours IF_TRUST_PROXY).
+ */
 export function clientAddress(req: Parameters<RequestHandler>[0]): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  return req.forwardedClient ?? req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
+
+/** express's `trust proxy` from IF_TRUST_PROXY: a hop count, or addresses and names ('' = trust no proxy). */
+export function trustProxy(app: Express, setting: string | undefined): void {
+  if (setting) app.set('trust proxy', /^\d+$/.test(setting) ? Number(setting) : setting);
 }
 
 export const notFound: RequestHandler = (_req, res) => sendError(res, 404, '404 page not found');
 
 /** Sends a plain-text error the way Go's http.Error does (http.NotFound and httprouter's 405 use it too). */
-export function sendError(res: Parameters<RequestHandler>[1], status: number, message: string): void {
+export function sendError(res: ServerResponse, status: number, message: string): void {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   sendText(res, status, 'text/plain; charset=utf-8', `${message}\n`);
 }
 
 /** Sends `text` with exactly this Content-Type (express's send would append a charset). */
-export function sendText(res: Parameters<RequestHandler>[1], status: number, contentType: string, text: string): void {
+export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
   const body = Buffer.from(text, 'utf8');
-  res.status(status).setHeader('Content-Type', contentType);
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', body.length);
   res.end(body);
 }

@@ -24,11 +24,15 @@ export interface ImageRouteDeps {
 const CHECKSUMS = { '.sha256': 'sha256', '.sha512': 'sha512' } as const;
 
 /** The URL's schematic, version and file name, checked in upstream's order. */
-async function resolveTarget(deps: ImageRouteDeps, req: Request, path: string, parse: (path: string) => AssetTarget['request']): Promise<AssetTarget> {
-  const id = String(req.params.schematic);
-  const schematic = await deps.schematics.getParsed(id);
-  if (!schematic) throw new HttpError(404, `schematic ID ${JSON.stringify(id)} not found`);
-  const version = parsePathVersion(String(req.params.version));
+async function resolveTarget(
+  schematics: SchematicService,
+  params: { schematic: string; version: string },
+  path: string,
+  parse: (path: string) => AssetTarget['request'],
+): Promise<AssetTarget> {
+  const schematic = await schematics.getParsed(params.schematic);
+  if (!schematic) throw new HttpError(404, `schematic ID ${JSON.stringify(params.schematic)} not found`);
+  const version = parsePathVersion(params.version);
   try {
     return { schematic, version, request: parse(path) };
   } catch (error) {
@@ -37,9 +41,16 @@ async function resolveTarget(deps: ImageRouteDeps, req: Request, path: string, p
   }
 }
 
-async function prepare(deps: ImageRouteDeps, req: Request, path: string): Promise<PreparedAsset> {
-  const target = await resolveTarget(deps, req, path, parseAssetPath);
+/** What `/image/<schematic>/<version>/<path>` asks for, with its AssetKey (4xx errors before anything is queued). */
+export async function prepareImage(deps: { schematics: SchematicService; assets: Pick<AssetService, 'prepare'> }, params: { schematic: string; version: string }, path: string): Promise<PreparedAsset> {
+  const target = await resolveTarget(deps.schematics, params, path, parseAssetPath);
   return deps.assets.prepare(target.schematic, target.version, target.request);
+}
+
+const routeParams = (req: Request): { schematic: string; version: string } => ({ schematic: String(req.params.schematic), version: String(req.params.version) });
+
+async function prepare(deps: ImageRouteDeps, req: Request, path: string): Promise<PreparedAsset> {
+  return prepareImage(deps, routeParams(req), path);
 }
 
 function handle(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {
@@ -121,7 +132,7 @@ export function imageRoutes(app: Express, deps: ImageRouteDeps): void {
   route(app, '/status/:schematic/:version/:path/events', { GET: events });
 
   const pxe = handle(async (req, res) => {
-    const target = await resolveTarget(deps, req, String(req.params.path), parsePxeTarget);
+    const target = await resolveTarget(deps.schematics, routeParams(req), String(req.params.path), parsePxeTarget);
     const cmdline = await deps.assets.pxeCmdline(target);
     const versionSegment = String(req.params.version);
     const script = pxeScript({
