@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { trackChild } from './child-scope.js';
 
 export class MissingToolError extends Error {
   override name = 'MissingToolError';
@@ -51,6 +52,7 @@ export async function runTool(tool: HostTool, args: readonly string[], options: 
   options.signal?.throwIfAborted();
   return new Promise<string>((resolve, reject) => {
     const child = spawn(path, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(options.signal && { signal: options.signal, killSignal: 'SIGKILL' as const }) });
+    trackChild(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

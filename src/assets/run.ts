@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AssetCache } from '../cache/cache.js';
+import { withChildScope } from '../child-scope.js';
 import { ownedTempDir } from '../durable-file.js';
 import type { BuildControl, BuildSpec } from '../jobs/spec.js';
 import { parseSchematic } from '../schematic/schematic.js';
@@ -87,7 +88,8 @@ export class BuildRunner implements LiveBuilds {
       this.live.set(spec.key, sink);
       this.started.emit(spec.key, sink);
       try {
-        await builder.build(target, sink, { signal, progress, dir: await subdir(dir, 'work') });
+        // Settles once every tool the build started has exited: a stopped build leaves no process behind.
+        await withChildScope(async () => builder.build(target, sink, { signal, progress, dir: await subdir(dir, 'work') }));
         signal.throwIfAborted();
         sink.complete();
         // From here on a new requester waits for the cache entry; those reading the sink finish from it.

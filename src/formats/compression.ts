@@ -11,6 +11,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
+import { trackChild } from '../child-scope.js';
 
 export type Codec = 'gzip' | 'zstd' | 'xz' | 'none';
 
@@ -135,6 +136,7 @@ class CliCodec extends Duplex {
   ) {
     super();
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    trackChild(this.child);
     const { stdin, stdout, stderr } = this.child;
     this.child.on('error', (error: NodeJS.ErrnoException) => this.destroy(this.spawnError(error)));
     stdout.pause();
