@@ -16,8 +16,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
-    recipe: 9,
+    // Carries an initramfs, whose zstd cpio is now compressed in-process (node:zlib, size pledged); .raw.zst too (node:zlib, not the CLI).
+    recipe: 10,
     check(target) {
       const { request, schematic } = target;
       const customization = schematic.schematic.customization;
