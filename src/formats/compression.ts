@@ -1,20 +1,20 @@
-// Compression codecs as streams behind one interface. gzip and zstd run
-// in-process (node:zlib, on libuv's thread pool; zstd with its own worker
-// threads for the multi-threaded mode); xz runs as the `xz` CLI, which gives
-// exact control over its check type and threading. Starting a child process
-// forks this one, which stalls the event loop for milliseconds when the
-// service is large: that is why zstd, used by every initramfs, is no CLI.
+// Compression codecs as streams behind one interface. gzip, and zstd
+// decompression, run in-process (node:zlib, on libuv's thread pool): starting
+// a child process forks this one, which stalls the event loop for
+// milliseconds when the service is large. zstd compression and xz run as the
+// `zstd` / `xz` CLIs: node:zlib's zstd stream loses output in zstd's
+// multi-threaded mode (Node 24.22: truncated frames, or "push after EOF", once
+// the input spans several jobs), and one thread would halve the speed of a
+// disk image's compression; the xz CLI gives exact control over its check type.
 //
-// Reproducibility: node:zlib writes a gzip header with mtime 0; zstd always
-// runs in its multi-threaded mode (at least one worker), whose output does not
-// depend on the number of workers; xz is always run in its multi-threaded
+// Reproducibility: node:zlib writes a gzip header with mtime 0; zstd's output
+// does not depend on its thread count; xz is always run in its multi-threaded
 // mode (`-T+1` for one thread), whose output does not depend on the thread
 // count either (its single-threaded mode writes different bytes).
 
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { createGunzip, createGzip, createZstdCompress, createZstdDecompress, constants as zlib } from 'node:zlib';
+import { createGunzip, createGzip, createZstdDecompress } from 'node:zlib';
 
 export type Codec = 'gzip' | 'zstd' | 'xz' | 'none';
 
@@ -110,13 +110,10 @@ export function compressStream(codec: Codec, options: CompressOptions = {}): Dup
       return createGzip({ level: checkLevel(codec, options.level ?? 6, 0, 9) });
     case 'zstd': {
       const level = checkLevel(codec, options.level ?? 3, 1, 22);
-      const params = {
-        [zlib.ZSTD_c_compressionLevel]: level,
-        [zlib.ZSTD_c_nbWorkers]: threads === 0 ? availableParallelism() : threads,
-        // A content checksum, as the zstd CLI writes by default.
-        [zlib.ZSTD_c_checksumFlag]: 1,
-      };
-      return named('zstd', createZstdCompress({ chunkSize: ZSTD_CHUNK, params, ...(options.inputSize !== undefined && { pledgedSrcSize: options.inputSize }) }));
+      const size = options.inputSize;
+      if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new RangeError(`inputSize must be a non-negative integer, got ${size}`);
+      const args = ['-c', '-q', ...(level > 19 ? ['--ultra'] : []), `-${level}`, `-T${threads}`, ...(size !== undefined ? [`--stream-size=${size}`] : [])];
+      return new CliCodec('zstd', args, 'zstd');
     }
     case 'xz': {
       const level = checkLevel(codec, options.level ?? 6, 0, 9);
@@ -126,7 +123,7 @@ export function compressStream(codec: Codec, options: CompressOptions = {}): Dup
   }
 }
 
-/** Output chunk of the in-process zstd streams: fewer thread-pool round trips than zlib's 16 KiB. */
+/** Output chunk of the in-process zstd decompression: fewer thread-pool round trips than zlib's 16 KiB. */
 const ZSTD_CHUNK = 256 * 1024;
 
 /** node:zlib's errors do not say which codec failed ("unexpected end of file"); this prefixes the name. */

@@ -16,7 +16,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose zstd cpio is now compressed in-process (node:zlib, size pledged); .raw.zst too (node:zlib, not the CLI).
+    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
     recipe: 10,
     check(target) {
       const { request, schematic } = target;

@@ -6,7 +6,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function initramfsBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // The extensions' zstd cpio is compressed in-process (node:zlib, its size pledged) instead of by the zstd CLI: other bytes.
+    // The zstd CLI is told the extensions' cpio size (--stream-size): other bytes (content size in the frame, smaller tables).
     recipe: 3,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: true }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
