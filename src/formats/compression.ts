@@ -1,7 +1,11 @@
-// Compression codecs as streams behind one interface. gzip runs in-process
-// (node:zlib); zstd and xz run as the `zstd` / `xz` CLIs, which measured at
-// least as fast as any binding here and give exact control over xz's check
-// type and threading.
+// Compression codecs as streams behind one interface. gzip, and zstd
+// decompression, run in-process (node:zlib, on libuv's thread pool): starting
+// a child process forks this one, which stalls the event loop for
+// milliseconds when the service is large. zstd compression and xz run as the
+// `zstd` / `xz` CLIs: node:zlib's zstd stream loses output in zstd's
+// multi-threaded mode (Node 24.22: truncated frames, or "push after EOF", once
+// the input spans several jobs), and one thread would halve the speed of a
+// disk image's compression; the xz CLI gives exact control over its check type.
 //
 // Reproducibility: node:zlib writes a gzip header with mtime 0; zstd's output
 // does not depend on its thread count; xz is always run in its multi-threaded
@@ -10,7 +14,7 @@
 
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, createZstdDecompress } from 'node:zlib';
 import { trackChild } from '../child-scope.js';
 
 export type Codec = 'gzip' | 'zstd' | 'xz' | 'none';
@@ -22,6 +26,13 @@ export interface CompressOptions {
   threads?: number;
   /** xz integrity check (default crc32: the kernel rejects crc64 in initramfs segments). */
   xzCheck?: 'crc32' | 'crc64';
+  /**
+   * zstd: the exact number of bytes that will be written, when known. zstd then
+   * sizes its tables for the input (at level 18 an 8 MiB window's tables take
+   * ~70 ms to set up, pointless for a small input) and records the size in
+   * the frame; a different length fails the stream.
+   */
+  inputSize?: number;
 }
 
 const MAGIC: ReadonlyArray<{ codec: Codec; bytes: Buffer }> = [
@@ -84,7 +95,7 @@ export function decompressStream(codec: Codec): Duplex {
     case 'gzip':
       return createGunzip(); // also reads concatenated gzip members
     case 'zstd':
-      return new CliCodec('zstd', ['-d', '-c', '-q'], 'zstd');
+      return named('zstd', createZstdDecompress({ chunkSize: ZSTD_CHUNK }));
     case 'xz':
       return new CliCodec('xz', ['-d', '-c', '-q', '-T0'], 'xz-utils');
   }
@@ -100,7 +111,10 @@ export function compressStream(codec: Codec, options: CompressOptions = {}): Dup
       return createGzip({ level: checkLevel(codec, options.level ?? 6, 0, 9) });
     case 'zstd': {
       const level = checkLevel(codec, options.level ?? 3, 1, 22);
-      return new CliCodec('zstd', ['-c', '-q', ...(level > 19 ? ['--ultra'] : []), `-${level}`, `-T${threads}`], 'zstd');
+      const size = options.inputSize;
+      if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new RangeError(`inputSize must be a non-negative integer, got ${size}`);
+      const args = ['-c', '-q', ...(level > 19 ? ['--ultra'] : []), `-${level}`, `-T${threads}`, ...(size !== undefined ? [`--stream-size=${size}`] : [])];
+      return new CliCodec('zstd', args, 'zstd');
     }
     case 'xz': {
       const level = checkLevel(codec, options.level ?? 6, 0, 9);
@@ -108,6 +122,18 @@ export function compressStream(codec: Codec, options: CompressOptions = {}): Dup
       return new CliCodec('xz', ['-c', '-q', `-${level}`, `-T${threads === 1 ? '+1' : threads}`, `--check=${check}`], 'xz-utils');
     }
   }
+}
+
+/** Output chunk of the in-process zstd decompression: fewer thread-pool round trips than zlib's 16 KiB. */
+const ZSTD_CHUNK = 256 * 1024;
+
+/** node:zlib's errors do not say which codec failed ("unexpected end of file"); this prefixes the name. */
+function named(codec: Codec, stream: Duplex): Duplex {
+  // Listeners run in the order they were added: this one runs before any consumer sees the error.
+  stream.on('error', (error: Error) => {
+    if (!error.message.startsWith(`${codec}: `)) error.message = `${codec}: ${error.message}`;
+  });
+  return stream;
 }
 
 function checkLevel(codec: Codec, level: number, min: number, max: number): number {

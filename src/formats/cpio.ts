@@ -70,6 +70,12 @@ function hexField(value: number, field: string, name: string): string {
   return value.toString(16).toUpperCase().padStart(8, '0');
 }
 
+/** Bytes of an entry's header, name, NUL and the padding that follows them, for an entry starting at `offset`. */
+function headerLength(name: string, offset: number): number {
+  const length = HEADER_SIZE + Buffer.byteLength(name, 'utf8') + 1;
+  return length + pad4(offset + length);
+}
+
 /** The header, name, NUL and the padding that follows them, for an entry starting at `offset`. */
 export function encodeHeader(header: Omit<CpioHeader, 'magic'> & { magic?: string }, offset = 0): Buffer {
   const name = Buffer.from(header.name, 'utf8');
@@ -89,8 +95,7 @@ export function encodeHeader(header: Omit<CpioHeader, 'magic'> & { magic?: strin
     ['check', header.check],
   ];
   const text = (header.magic ?? NEWC_MAGIC) + fields.map(([field, v]) => hexField(v, field, header.name)).join('');
-  const length = HEADER_SIZE + name.length + 1;
-  const out = Buffer.alloc(length + pad4(offset + length));
+  const out = Buffer.alloc(headerLength(header.name, offset));
   out.write(text, 0, 'latin1');
   name.copy(out, HEADER_SIZE);
   return out;
@@ -151,12 +156,33 @@ function defaultPermissions(entry: CpioEntry): number {
   return 0o644;
 }
 
+function dataSize(entry: CpioEntry): number {
+  if (entry.type === 'file') return entry.size;
+  return entry.type === 'symlink' ? Buffer.byteLength(entry.target, 'utf8') : 0;
+}
+
+/** The padding that ends an archive of `length` bytes. */
+function closingPadding(length: number, options: CpioWriteOptions): number {
+  const blockSize = options.blockSize ?? 512;
+  return blockSize > 0 ? (blockSize - (length % blockSize)) % blockSize : 0;
+}
+
+/** The exact length of cpioArchive(entries, options), known before any data is read. */
+export function cpioArchiveSize(entries: Iterable<CpioEntry>, options: CpioWriteOptions = {}): number {
+  let offset = 0;
+  for (const entry of entries) {
+    offset += headerLength(entry.name, offset) + dataSize(entry);
+    offset += pad4(offset);
+  }
+  offset += headerLength(TRAILER_NAME, offset);
+  return offset + closingPadding(offset, options);
+}
+
 async function* archiveChunks(
   entries: Iterable<CpioEntry> | AsyncIterable<CpioEntry>,
   options: CpioWriteOptions,
 ): AsyncGenerator<Buffer> {
   const mtime = options.mtime ?? 0;
-  const blockSize = options.blockSize ?? 512;
   let offset = 0;
   let ino = 0;
   const emit = (chunk: Buffer): Buffer => {
@@ -167,7 +193,7 @@ async function* archiveChunks(
   for await (const entry of entries) {
     if (entry.name === '' || entry.name === TRAILER_NAME) throw new CpioError(`cpio: invalid entry name ${JSON.stringify(entry.name)}`);
     const target = entry.type === 'symlink' ? Buffer.from(entry.target, 'utf8') : undefined;
-    const size = entry.type === 'file' ? entry.size : (target?.length ?? 0);
+    const size = dataSize(entry);
     yield emit(
       encodeHeader(
         {
@@ -205,7 +231,8 @@ async function* archiveChunks(
       offset,
     ),
   );
-  if (blockSize > 0 && offset % blockSize !== 0) yield emit(Buffer.alloc(blockSize - (offset % blockSize)));
+  const padding = closingPadding(offset, options);
+  if (padding > 0) yield emit(Buffer.alloc(padding));
 }
 
 /**

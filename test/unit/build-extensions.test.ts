@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { renderExtensionsYaml } from '../../src/build/extensions/extensions-yaml
 import { loadExtension } from '../../src/build/extensions/load.js';
 import { checkCompatibility, type ExtensionMetadata, InvalidExtensionError, parseExtensionManifest } from '../../src/build/extensions/manifest.js';
 import { orderLikeTalos } from '../../src/build/initramfs/build.js';
+import { type StagedExtension, stageExtensions } from '../../src/build/initramfs/stage.js';
 import { parseVersion } from '../../src/talos/version.js';
 
 const meta = (over: Partial<ExtensionMetadata> = {}): ExtensionMetadata => ({
@@ -98,5 +99,44 @@ describe('layer order', () => {
     const exts = Array.from({ length: 12 }, (_, i) => ({ dir: '', rootfs: '', metadata: meta({ name: `e${i}` }) }));
     expect(orderLikeTalos(exts).map((s) => s.name)).toEqual(['0', '1', '10', '11', '2', '3', '4', '5', '6', '7', '8', '9']);
     expect(orderLikeTalos(exts).map((s) => s.extension.metadata.name).slice(0, 4)).toEqual(['e0', 'e1', 'e10', 'e11']);
+  });
+});
+
+describe('staging extension layers', () => {
+  const extension = (root: string, name: string, files: Record<string, string>) => {
+    const dir = join(root, name);
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(dir, 'rootfs', path, '..'), { recursive: true });
+      writeFileSync(join(dir, 'rootfs', path), text);
+    }
+    return { dir, rootfs: join(dir, 'rootfs'), metadata: meta({ name }) };
+  };
+
+  it('writes every image, lists them in the given order (one still in the making included), and a later extension\'s firmware wins', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'stage-'));
+    dirs.push(root);
+    const a = extension(root, 'a', { 'usr/lib/firmware/fw.bin': 'from a', 'usr/bin/a': 'a' });
+    const b = extension(root, 'b', { 'usr/lib/firmware/fw.bin': 'from b', 'usr/bin/b': 'b' });
+    const late = new Promise<StagedExtension>((resolve) => setTimeout(() => resolve({ name: '2', extension: extension(root, 'c', { 'usr/bin/c': 'c' }) }), 50));
+    const staging = join(root, 'staging');
+    mkdirSync(staging);
+    await stageExtensions([{ name: '0', extension: a }, { name: '1', extension: b }, late], staging, { firmwarePath: 'usr/lib/firmware', compression: 'zstd' });
+    expect(readdirSync(staging).sort()).toEqual(['0.sqsh', '1.sqsh', '2.sqsh', 'extensions.yaml', 'usr']);
+    expect(readFileSync(join(staging, 'usr/lib/firmware/fw.bin'), 'utf8')).toBe('from b');
+    expect([...readFileSync(join(staging, 'extensions.yaml'), 'utf8').matchAll(/image: (\S+)/g)].map((m) => m[1])).toEqual(['0.sqsh', '1.sqsh', '2.sqsh']);
+  });
+
+  it('fails with the first error once everything it started has settled', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'stage-'));
+    dirs.push(root);
+    const staging = join(root, 'staging');
+    mkdirSync(staging);
+    const broken = Promise.reject(new Error('depmod failed'));
+    await expect(
+      stageExtensions([{ name: '0', extension: extension(root, 'a', { 'usr/bin/a': 'a' }) }, broken], staging, { firmwarePath: 'usr/lib/firmware', compression: 'zstd' }),
+    ).rejects.toThrow('depmod failed');
+    expect(readdirSync(staging)).not.toContain('extensions.yaml');
+    // The image started before the failure is complete (padded to 4 KiB), not cut off mid-write.
+    expect(statSync(join(staging, '0.sqsh')).size).toBe(4096);
   });
 });

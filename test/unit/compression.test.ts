@@ -101,13 +101,24 @@ describe('compressStream options', () => {
     expect(a.readUInt32LE(4)).toBe(0);
   });
 
-  it.each(['zstd', 'xz'] as const)('%s output does not depend on the thread count', async (codec) => {
-    // Several xz -0 blocks (768 KiB each) and zstd jobs, so threads really split the work.
-    const input = sample(3 << 20);
-    const level = codec === 'xz' ? 0 : 3;
+  it.each(['zstd', 'xz'] as const)('%s output does not depend on the thread count, and reads back whole', async (codec) => {
+    // Several xz -0 blocks (768 KiB each) and zstd -1 jobs (2 MiB each), so threads really split the work.
+    const input = sample(codec === 'xz' ? 3 << 20 : 8 << 20);
+    const level = codec === 'xz' ? 0 : 1;
     const one = await through(input, compressStream(codec, { level, threads: 1 }));
     const two = await through(input, compressStream(codec, { level, threads: 2 }));
     expect(one.equals(two)).toBe(true);
+    expect((await through(two, decompressStream(codec))).equals(input)).toBe(true);
+  });
+
+  it('zstd with the input size known writes it into the frame (with the content checksum) and fails on another length', async () => {
+    const input = sample(20_000);
+    const compressed = await through(input, compressStream('zstd', { level: 18, inputSize: input.length }));
+    cliTest('zstd', compressed);
+    const listing = execFileSync('zstd', ['-lv', join(scratch, 't.zstd')]).toString();
+    expect(listing).toMatch(new RegExp(`Decompressed Size: .*\\(${input.length} B\\)`));
+    expect(listing).toMatch(/Check: XXH64/);
+    await expect(through(input, compressStream('zstd', { level: 18, inputSize: input.length - 1 }))).rejects.toThrow(/zstd .*failed/);
   });
 
   it('rejects levels a codec does not have', () => {
@@ -125,9 +136,9 @@ describe('compressStream options', () => {
 });
 
 describe('errors', () => {
-  it('a tool that fails makes the stream fail with its stderr', async () => {
-    await expect(through(Buffer.from('this is not zstd data at all'), decompressStream('zstd'))).rejects.toThrow(/zstd -d .*failed \(exit status 1\).+/);
-    await expect(through(Buffer.from('this is not xz data at all'), decompressStream('xz'))).rejects.toThrow(/File format not recognized/);
+  it('corrupt input makes the stream fail with a message naming the codec (a tool\'s: its stderr)', async () => {
+    await expect(through(Buffer.from('this is not zstd data at all'), decompressStream('zstd'))).rejects.toThrow(/^zstd: Unknown frame descriptor/);
+    await expect(through(Buffer.from('this is not xz data at all'), decompressStream('xz'))).rejects.toThrow(/xz -d .*failed \(exit status 1\).*File format not recognized/);
   });
 
   it('a truncated stream fails rather than ending short', async () => {
@@ -142,7 +153,7 @@ describe('errors', () => {
     process.env.PATH = join(scratch, 'empty-path');
     try {
       await expect(through(Buffer.from('x'), compressStream('xz'))).rejects.toThrow(/xz command is not installed.*xz-utils/);
-      await expect(through(Buffer.from('x'), decompressStream('zstd'))).rejects.toThrow(/zstd command is not installed.*package zstd/);
+      await expect(through(Buffer.from('x'), decompressStream('xz'))).rejects.toThrow(/xz command is not installed.*xz-utils/);
     } finally {
       process.env.PATH = path;
     }
@@ -153,7 +164,7 @@ describe('errors', () => {
     const stream = decompressStream('zstd');
     Readable.from(chunked(compressed)).pipe(stream);
     const closed = new Promise((resolve) => stream.once('close', resolve));
-    for await (const _chunk of stream) break; // destroys the stream, which kills the process
+    for await (const _chunk of stream) break; // destroys the stream (a CLI's: kills the process)
     await closed;
     expect(stream.destroyed).toBe(true);
   });

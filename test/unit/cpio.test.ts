@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cpioArchive,
+  cpioArchiveSize,
   CpioError,
   directoryEntries,
   readCpio,
@@ -167,6 +168,21 @@ describe('cpio writer against GNU cpio 2.13', () => {
     expect(bytes.subarray(trailer, trailer + 110).toString('latin1')).toBe(`070701${'00000000'.repeat(4)}00000001${'00000000'.repeat(6)}0000000B00000000`);
     expect(bytes.length).toBe(512);
     expect((await archive([], { blockSize: 0 })).length).toBe(124);
+  });
+
+  it('states the exact length of an archive before writing it', async () => {
+    const nameArb = fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,12}(\/[a-z0-9._-]{1,12}){0,2}$/), fc.constantFrom('ünïcödé', '名前/ファイル', 'x'.repeat(300)));
+    const entryArb: fc.Arbitrary<CpioEntry> = fc.oneof(
+      fc.record({ type: fc.constant('directory' as const), name: nameArb }),
+      fc.record({ type: fc.constant('symlink' as const), name: nameArb, target: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.constant('→ ziel')) }),
+      fc.record({ name: nameArb, data: fc.uint8Array({ maxLength: 700 }) }).map(({ name, data }) => ({ type: 'file' as const, name, size: data.length, source: Buffer.from(data) })),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(entryArb, { maxLength: 8 }), fc.constantFrom(0, 4, 512, 4096), async (entries, blockSize) => {
+        return (await archive(entries, { blockSize })).length === cpioArchiveSize(entries, { blockSize });
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('refuses sources whose length differs from the declared size, and sizes newc cannot hold', async () => {

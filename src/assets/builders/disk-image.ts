@@ -20,8 +20,9 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // 10: a compressed image (but .tar.gz) is two frames, its first MiB compressed on its own so it goes out at once.
-    recipe: 10,
+    // 11: a compressed image (but .tar.gz) is two frames, its first MiB compressed on its own so it goes out at once;
+    // and it carries an initramfs whose zstd cpio is compressed with its size given to the zstd CLI (--stream-size).
+    recipe: 11,
     check(target) {
       const { request, schematic } = target;
       const customization = schematic.schematic.customization;

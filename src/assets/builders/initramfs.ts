@@ -6,8 +6,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function initramfsBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // zstd squashfs blocks through node:zlib with the block size pledged: other bytes in every initramfs.
-    recipe: 2,
+    // The zstd CLI is told the extensions' cpio size (--stream-size): other bytes (content size in the frame, smaller tables).
+    recipe: 3,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: true }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
     build: (target, sink, { dir, progress, signal }) => bootFiles.writeInitramfs(target, dir, sink.stream(), { progress, signal }),

@@ -24,8 +24,8 @@ const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 export function installerBuilder(deps: BuilderDeps): AssetBuilder {
   const installers = new Installers(deps.releases, deps.bootFiles);
   return {
-    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
-    recipe: 3,
+    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
+    recipe: 4,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     async inputs(target) {
       const [imager, ...extensions] = await imagerAndExtensionDigests(deps.releases, target, true);

@@ -12,8 +12,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function isoBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
-    recipe: 3,
+    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
+    recipe: 4,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
     async build(target, sink, { dir, progress, signal }) {

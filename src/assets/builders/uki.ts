@@ -9,8 +9,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function ukiBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose squashfs zstd blocks changed (node:zlib, block size pledged).
-    recipe: 3,
+    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
+    recipe: 4,
     check(target) {
       if (!new Quirks(target.version).supportsUki()) throw new InvalidAssetRequestError(`UKI is not supported for Talos version ${versionTag(target.version)}`);
       checkTarget(target, { carriesSchematic: true, overlayFree: false });

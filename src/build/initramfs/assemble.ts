@@ -8,7 +8,7 @@ import { readdir, lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type CpioEntry, cpioArchive } from '../../formats/cpio.js';
+import { type CpioEntry, cpioArchive, cpioArchiveSize } from '../../formats/cpio.js';
 import { type Codec, compressStream } from '../../formats/compression.js';
 
 /** Paths in pre-order with names sorted per directory, as Talos walks its staging directory. */
@@ -31,22 +31,19 @@ async function entry(root: string, name: string): Promise<CpioEntry> {
   return { type: 'file', name, mode, size: st.size, source: full };
 }
 
-async function* entries(root: string, names: readonly string[]): AsyncGenerator<CpioEntry> {
-  for (const name of names) yield entry(root, name);
-}
-
 const isEarly = (path: string): boolean => path === 'kernel' || path.startsWith('kernel/');
 
 /** Writes the whole initramfs to `out` (ended at the end). */
 export async function assembleInitramfs(baseInitramfs: string, stagingDir: string, codec: Exclude<Codec, 'none'>, out: Writable, signal?: AbortSignal): Promise<void> {
-  const paths = await walk(stagingDir);
-  const early = paths.filter(isEarly);
-  const rest = paths.filter((p) => !isEarly(p));
+  // The staging directory holds tens of entries: listed up front, so the compressed archive's size is known.
+  const entries = await Promise.all((await walk(stagingDir)).map((path) => entry(stagingDir, path)));
+  const early = entries.filter((e) => isEarly(e.name));
+  const rest = entries.filter((e) => !isEarly(e.name));
   // Each segment is a chain of streams piped into `out` in turn.
   const segments: Array<() => Array<Readable | Duplex>> = [];
-  if (early.length > 0) segments.push(() => [cpioArchive(entries(stagingDir, early))]);
-  segments.push(() => [createReadStream(baseInitramfs)]);
-  segments.push(() => [cpioArchive(entries(stagingDir, rest)), compressStream(codec, compressionFor(codec))]);
+  if (early.length > 0) segments.push(() => [cpioArchive(early)]);
+  segments.push(() => [createReadStream(baseInitramfs, { highWaterMark: 1 << 20 })]);
+  segments.push(() => [cpioArchive(rest), compressStream(codec, { ...compressionFor(codec), inputSize: cpioArchiveSize(rest) })]);
   for (const [i, open] of segments.entries()) {
     const chain = open();
     await pipeline([...chain, out] as unknown as [Readable, Writable], { end: i === segments.length - 1, ...(signal && { signal }) });

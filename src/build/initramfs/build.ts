@@ -46,19 +46,23 @@ export async function buildInitramfs(input: InitramfsInput, out: Writable): Prom
     }
   }
 
+  const stagingDir = join(input.workDir, 'staging');
+  await mkdir(stagingDir, { recursive: true, mode: 0o755 });
   const modulesPath = quirks.kernelModulesPath();
   const withModules: LoadedExtension[] = [];
   for (const { extension } of staged) if (await hasKernelModules(extension, modulesPath)) withModules.push(extension);
+  // The modules.dep layer (base modules out of the base initramfs, depmod) is made while the others are staged.
+  const layers: Array<StagedExtension | Promise<StagedExtension>> = [...staged];
   if (withModules.length > 0) {
     const modulesWork = join(input.workDir, 'modules');
-    await mkdir(modulesWork, { recursive: true });
-    staged.push({ name: 'modules.dep', extension: await buildModulesDepExtension(input.baseInitramfs, withModules, modulesPath, modulesWork, input.signal) });
+    layers.push(
+      mkdir(modulesWork, { recursive: true })
+        .then(() => buildModulesDepExtension(input.baseInitramfs, withModules, modulesPath, modulesWork, input.signal))
+        .then((extension) => ({ name: 'modules.dep', extension })),
+    );
   }
-
-  const stagingDir = join(input.workDir, 'staging');
-  await mkdir(stagingDir, { recursive: true, mode: 0o755 });
   const codec = quirks.initramfsCodec();
-  await stageExtensions(staged, stagingDir, { firmwarePath: quirks.firmwarePath(), compression: codec });
+  await stageExtensions(layers, stagingDir, { firmwarePath: quirks.firmwarePath(), compression: codec });
   input.signal?.throwIfAborted();
   await assembleInitramfs(input.baseInitramfs, stagingDir, codec, out, input.signal);
 }

@@ -53,22 +53,69 @@ async function stageMicrocode(firmwareDir: string, stagingDir: string): Promise<
   return used;
 }
 
-export async function stageExtensions(extensions: readonly StagedExtension[], stagingDir: string, options: StageOptions): Promise<void> {
-  const layers: ExtensionLayer[] = [];
-  for (const { name, extension } of extensions) {
-    const firmwareDir = join(extension.rootfs, options.firmwarePath);
-    const tree = await FileTree.fromDirectory(extension.rootfs);
-    if (await isDirectory(firmwareDir)) {
-      const microcode = await stageMicrocode(firmwareDir, stagingDir);
-      await cp(firmwareDir, join(stagingDir, options.firmwarePath), {
-        recursive: true,
-        verbatimSymlinks: true,
-        filter: (source) => !microcode.has(source),
-      });
-      tree.remove(options.firmwarePath);
+/** Layer images written at once: enough to overlap the small ones' file and worker round trips. */
+const CONCURRENT_IMAGES = 4;
+
+/**
+ * Stages the layers in order. Firmware and microcode are staged one extension
+ * after the other (a later extension's files win), while the squashfs images,
+ * which do not depend on each other, are written up to CONCURRENT_IMAGES at a
+ * time. An entry may still be in the making (the modules.dep layer, made while
+ * the others are staged). On failure, everything started has settled before
+ * the error is thrown: nothing writes into the staging directory afterwards.
+ */
+export async function stageExtensions(
+  extensions: ReadonlyArray<StagedExtension | Promise<StagedExtension>>,
+  stagingDir: string,
+  options: StageOptions,
+): Promise<void> {
+  const started: Array<Promise<unknown>> = [...extensions].filter((e) => e instanceof Promise);
+  for (const pending of started) pending.catch(() => {}); // awaited in turn below; not unhandled meanwhile
+  const images = new ImageSlots(CONCURRENT_IMAGES);
+  const layers: Array<Promise<ExtensionLayer>> = [];
+  try {
+    for (const pending of extensions) {
+      const { name, extension } = await pending;
+      const firmwareDir = join(extension.rootfs, options.firmwarePath);
+      const tree = await FileTree.fromDirectory(extension.rootfs);
+      if (await isDirectory(firmwareDir)) {
+        const microcode = await stageMicrocode(firmwareDir, stagingDir);
+        await cp(firmwareDir, join(stagingDir, options.firmwarePath), {
+          recursive: true,
+          verbatimSymlinks: true,
+          filter: (source) => !microcode.has(source),
+        });
+        tree.remove(options.firmwarePath);
+      }
+      const image = `${name}.sqsh`;
+      const written = images.run(() => writeSquashfs(tree, join(stagingDir, image), { compression: options.compression }));
+      written.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+      started.push(written);
+      layers.push(written.then(() => ({ image, metadata: extension.metadata })));
     }
-    await writeSquashfs(tree, join(stagingDir, `${name}.sqsh`), { compression: options.compression });
-    layers.push({ image: `${name}.sqsh`, metadata: extension.metadata });
+    await writeFile(join(stagingDir, 'extensions.yaml'), renderExtensionsYaml(await Promise.all(layers)));
+  } catch (error) {
+    await Promise.allSettled(started);
+    throw error;
   }
-  await writeFile(join(stagingDir, 'extensions.yaml'), renderExtensionsYaml(layers));
+}
+
+/** Runs at most `size` jobs at a time, the others in the order they were given. */
+class ImageSlots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running < this.size) this.running++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the slot is handed over
+    try {
+      return await job();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }

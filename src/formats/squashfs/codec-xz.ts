@@ -4,7 +4,7 @@
 // block-sized dictionary when the image has no compressor options (ours never
 // has) and fails on a stream that asks for more; its xz code also rejects the
 // CRC64 check (Linux 6.1), so CRC32 is the only safe choice. The LZMA2 data is
-// compressed on worker threads (lzma2-workers.ts), the container written here.
+// compressed on worker threads (compress-workers.ts), the container written here.
 // Reading: xz, and the legacy "lzma" compressor (id 2), a .lzma ("alone") stream
 // per block, through lzma-native.
 
@@ -13,7 +13,7 @@ import { SquashfsError } from './errors.js';
 import { xzStream } from '../xz-stream.js';
 import { lzmaNative } from './bindings.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
-import { compressLzma2 } from './lzma2-workers.js';
+import { compressOnWorker } from './compress-workers.js';
 
 async function runCoder(coder: string, options: Record<string, unknown>, input: Buffer, maxSize: number): Promise<Buffer> {
   const stream = lzmaNative().createStream(coder, options);
@@ -36,7 +36,7 @@ export function xzCompressor(blockSize: number): Compressor {
     name: 'xz',
     id: CompressorId.xz,
     options: undefined,
-    compress: async (data) => xzStream(await compressLzma2(data, blockSize), data, blockSize),
+    compress: async (data) => xzStream(await compressOnWorker(data, { codec: 'lzma2', dictSize: blockSize }), data, blockSize),
   };
 }
 

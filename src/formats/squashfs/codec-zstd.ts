@@ -5,16 +5,16 @@
 // one-shot ZSTD_compressCCtx() writes it. Telling zstd the input size up front
 // (pledgedSrcSize) gives exactly that shape, and also keeps zstd from setting
 // up level 18's full 8 MiB window tables for every small block.
-// The async form runs on libuv's thread pool, so blocks compress on every core
-// while the event loop stays free.
+// Blocks are compressed on worker threads (compress-workers.ts), so they use
+// every core while the event loop and libuv's thread pool stay free.
 
 import { promisify } from 'node:util';
-import { zstdCompress, zstdDecompress, constants as zlib } from 'node:zlib';
+import { zstdDecompress, constants as zlib } from 'node:zlib';
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
+import { compressOnWorker } from './compress-workers.js';
 
-const compressAsync = promisify(zstdCompress);
 const decompressAsync = promisify(zstdDecompress);
 
 /** Talos passes -Xcompression-level 18 (>= 1.8). */
@@ -34,11 +34,14 @@ export function zstdCompressor(level = ZSTD_DEFAULT_LEVEL): Compressor {
     id: CompressorId.zstd,
     options,
     compress: (data) =>
-      compressAsync(data, {
-        pledgedSrcSize: data.length,
-        // One output chunk for the whole frame: a block never grows past its size plus zstd's small bound.
-        chunkSize: Math.max(data.length + 1024, 64 * 1024),
-        params: { [zlib.ZSTD_c_compressionLevel]: level, [zlib.ZSTD_c_checksumFlag]: 0, [zlib.ZSTD_c_contentSizeFlag]: 1 },
+      compressOnWorker(data, {
+        codec: 'zstd',
+        options: {
+          pledgedSrcSize: data.length,
+          // One output chunk for the whole frame: a block never grows past its size plus zstd's small bound.
+          chunkSize: Math.max(data.length + 1024, 64 * 1024),
+          params: { [zlib.ZSTD_c_compressionLevel]: level, [zlib.ZSTD_c_checksumFlag]: 0, [zlib.ZSTD_c_contentSizeFlag]: 1 },
+        },
       }),
   };
 }

@@ -53,7 +53,10 @@ export interface SquashfsWriteOptions {
   mtime?: number;
   /** Superblock creation time (default 0). */
   mkfsTime?: number;
-  /** Data blocks compressed at once (default: twice the CPU count). */
+  /**
+   * Data blocks queued for compression at once (default: eight per CPU, so the
+   * compression workers always have the next block at hand while the oldest is awaited).
+   */
   concurrency?: number;
   /** Store every block uncompressed (mksquashfs -noI -noD -noF -noId); the compressor is still named. */
   uncompressed?: boolean;
@@ -90,7 +93,7 @@ function settings(options: SquashfsWriteOptions): Settings {
   if (!Number.isInteger(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
     throw new SquashfsError(`squashfs: block size ${blockSize} is not a power of two from 4 KiB to 1 MiB`);
   }
-  const concurrency = options.concurrency ?? 2 * availableParallelism();
+  const concurrency = options.concurrency ?? 8 * availableParallelism();
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new SquashfsError(`squashfs: concurrency ${concurrency} is not a positive integer`);
   const compressor = createCompressor(options.compression ?? 'zstd', blockSize, options.level);
   return {
