@@ -75,24 +75,41 @@ describe.skipIf(mounted.status !== 0)('a full disk', () => {
     rmSync(mountPoint, { recursive: true, force: true });
   });
 
-  it.each([
-    ['an ISO', () => `/image/${id}/${version}/metal-amd64.iso`],
-    ['a disk image', () => `/image/${id}/${version}/metal-amd64.raw.xz`],
-  ])('%s answers 507 with the cause in words, and caches nothing', async (_name, path) => {
-    const cached = files(join(dataDir, 'cache')).length;
-    const res = await fetch(`${svc.url}${path()}`);
-    const body = await res.text();
-    expect(res.status).toBe(507);
-    expect(body).toBe('asset build failed: the factory is out of disk space\n');
+  async function expectFailedCleanly(path: string, cached: number): Promise<void> {
     expect(files(join(dataDir, 'cache')).length).toBe(cached);
     expect(files(join(dataDir, 'tmp'))).toEqual([]);
-    expect(JSON.parse(await (await fetch(`${svc.url}/status${path().slice('/image'.length)}`)).text())).toMatchObject({
+    expect(JSON.parse(await (await fetch(`${svc.url}/status${path.slice('/image'.length)}`)).text())).toMatchObject({
       state: 'failed',
       error: 'the factory is out of disk space',
     });
     // The log has the real cause.
     expect(svc.logs()).toMatch(/"msg":"asset build failed"/);
     expect(svc.logs()).toMatch(/ENOSPC|No space left on device/);
+  }
+
+  it('an ISO answers 507 with the cause in words, and caches nothing', async () => {
+    const path = `/image/${id}/${version}/metal-amd64.iso`;
+    const cached = files(join(dataDir, 'cache')).length;
+    const res = await fetch(`${svc.url}${path}`);
+    expect(res.status).toBe(507);
+    expect(await res.text()).toBe('asset build failed: the factory is out of disk space\n');
+    await expectFailedCleanly(path, cached);
+  }, 120_000);
+
+  it('a disk image streamed is cut once its MBR and GPT went out; one waited for answers 507; nothing is cached', async () => {
+    const path = `/image/${id}/${version}/metal-amd64.raw.xz`;
+    const cached = files(join(dataDir, 'cache')).length;
+    // Streamed: when its first frame went out before the disk filled up (the usual case), the download must
+    // fail, never end short; when the build failed first, the answer is the 507.
+    const streamed = await fetch(`${svc.url}${path}`);
+    if (streamed.status === 200) await expect(streamed.arrayBuffer()).rejects.toThrow();
+    else expect([streamed.status, await streamed.text()]).toEqual([507, 'asset build failed: the factory is out of disk space\n']);
+    await expectFailedCleanly(path, cached);
+    // A range request waits for the cache entry: nothing is sent before the build fails.
+    const waited = await fetch(`${svc.url}${path}`, { headers: { range: 'bytes=0-' } });
+    expect(waited.status).toBe(507);
+    expect(await waited.text()).toBe('asset build failed: the factory is out of disk space\n');
+    await expectFailedCleanly(path, cached);
   }, 120_000);
 
   it('an installer pulled through /v2 says the same in the registry envelope', async () => {
