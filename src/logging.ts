@@ -19,7 +19,14 @@ export function createLogger(level: Level | 'silent'): Logger {
   const destination = pino.destination({ sync: false, minLength: BATCH_BYTES });
   let scheduled = false;
   let flushedAt = -BATCH_MS;
+  // sonic-boom's own state (4.x): its flush() writes nothing while a write is under way, and what it
+  // left behind (less than BATCH_BYTES) would then wait for the next line, however long that takes.
+  const writing = (): boolean => (destination as unknown as { _writing: boolean })._writing;
   const flush = (): void => {
+    if (writing()) {
+      destination.once('drain', flush);
+      return;
+    }
     scheduled = false;
     flushedAt = performance.now();
     destination.flush();
