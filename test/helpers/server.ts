@@ -45,7 +45,10 @@ export async function startService(
   );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a service that never said it listens must not outlive the test run
+      reject(new Error(`service did not start:\n${out}`));
+    }, 30_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       if (out.length > 1024 * 1024) return; // keep draining the pipe, stop keeping the text
       out += chunk.toString();

@@ -23,7 +23,10 @@ export async function startWorker(env: Record<string, string>): Promise<WorkerPr
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a worker that never said it is ready must not outlive the test run
+      reject(new Error(`worker did not start:\n${out}`));
+    }, 30_000);
     const check = setInterval(() => {
       if (out.includes('"worker ready"')) {
         clearTimeout(timer);
