@@ -29,6 +29,9 @@ export class BodyStream extends Readable {
     private readonly options: BodyStreamOptions,
   ) {
     super();
+    // A body whose reader has gone (a download that started over) can still fail; with no one
+    // listening, that error would be thrown out of the process. Readers still get it.
+    this.on('error', () => undefined);
     this.reader = body.getReader();
     this.watchdog = new Watchdog(options.idleMs, () => {
       options.abort();
