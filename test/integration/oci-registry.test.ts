@@ -422,6 +422,17 @@ describe('through a proxy', () => {
     expect(await readdir(join(scratch, 'proxied'))).toEqual(['big.bin']);
   });
 
+  it('keeps a blob whose connection breaks before anyone reads it, and reports the break to the late reader', async () => {
+    const repo = client(proxy.host).repository('proxied/app');
+    proxy.inject({ type: 'reset', afterBytes: 200_000 }, { match: /blobs/ });
+    const blob = await repo.openBlob(big());
+    // The reset arrives while nothing reads the stream (a caller still opening its file).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const error = await ociError(readAll(blob));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toMatch(/was interrupted/);
+  });
+
   it('leaves no file when the transfer keeps stalling', async () => {
     const repo = client(proxy.host, { requestTimeoutMs: 400 }).repository('proxied/app');
     const dir = join(scratch, 'stalled');

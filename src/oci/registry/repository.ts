@@ -269,6 +269,9 @@ function parseTagList(text: string, context: ErrorContext): string[] {
 function verified(source: Readable, expected: Pick<Descriptor, 'digest' | 'size'>, context: ErrorContext): Readable {
   const verifier = new VerifyingStream(expected);
   const out = new PassThrough();
+  // The caller may still be getting ready (opening its file) when the connection breaks; that
+  // error must wait in the stream for its reader, not be thrown out of the process.
+  out.on('error', () => undefined);
   verifier.pipe(out);
   pipeline(source, verifier, (error) => {
     if (error) out.destroy(asOciError(error, context));
