@@ -4,12 +4,13 @@
 // IF_ACCEL_REDIRECT (README's location block), where nginx sends the bytes.
 // nginx runs a worker per core (`worker_processes auto`), the factory as many
 // HTTP processes (IF_HTTP_PROCESSES; the one behind nginx runs one, as before:
-// there nginx sends the bytes). The load tools run asynchronously so
-// this process keeps reading the factory's log lines meanwhile, as any log
-// collector would (a full pipe would make the factory queue them in memory).
-// Prints factory / nginx ratios.
+// there nginx sends the bytes). The factories log every request into a file,
+// as under a process manager. Each round runs its measurements in a mirrored
+// order (nginx first and last, A B C C B A), so that a drift of the machine's
+// speed during the round, which moved single 5-second figures by ±15 %,
+// weighs on each side alike. Prints factory / nginx ratios.
 //
-//   npm run bench:download -- [--seconds 5] [--rounds 3]
+//   npm run bench:download -- [--seconds 5] [--rounds 5]
 
 import { execFile } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
@@ -23,7 +24,7 @@ import { createSchematic, ensureDevRelease, startFactory } from './lib/service.j
 import { median } from './lib/timing.js';
 
 const seconds = numberOption('--seconds', 5);
-const rounds = numberOption('--rounds', 3);
+const rounds = numberOption('--rounds', 5);
 const ACCEL_PREFIX = '/_factory_cache/';
 const HTTP_PROCESSES = String(availableParallelism());
 const run = async (command: string, args: string[]): Promise<string> => (await promisify(execFile)(command, args, { encoding: 'utf8' })).stdout;
@@ -85,19 +86,36 @@ try {
   const size = statSync(file).size;
   console.log(
     `asset: kernel-amd64 from the cache, ${(size / 1e6).toFixed(1)} MB; factory IF_HTTP_PROCESSES=${HTTP_PROCESSES}, nginx worker_processes auto; GET: wrk -t2 -c200 -d${seconds}s; HEAD: ab -i -c200 -t${seconds}; ` +
-      `${rounds} rounds, each measuring factory and nginx back to back (medians below: the machine's load moves between rounds)`,
+      `${rounds} rounds, each in mirrored order (nginx, factory, one process, behind nginx, then back); medians of the rounds below`,
   );
   type Row = Record<'getOurs' | 'getSingle' | 'getNginx' | 'getBehind' | 'headOurs' | 'headSingle' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>;
   const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
-    const getOurs = (await wrk(`${factory.url}${path}`)).transferMBps;
-    const getNginx = (await wrk(nginxUrl)).transferMBps;
-    const getSingle = (await wrk(`${single.url}${path}`)).transferMBps;
-    const getBehind = (await wrk(`${front.url}${path}`)).transferMBps;
-    const headOurs = await headLoad(`${factory.url}${path}`);
-    const headNginx = await headLoad(nginxUrl);
-    const headSingle = (await headLoad(`${single.url}${path}`)).requestsPerSec;
+    // Mirrored order: the mean of a measurement's two runs sits at the same point in time for each.
+    const mirrored = async <T extends string>(order: readonly T[], measure: (name: T) => Promise<number>): Promise<Record<T, number>> => {
+      const sums = {} as Record<T, number>;
+      for (const name of [...order, ...[...order].reverse()]) sums[name] = (sums[name] ?? 0) + (await measure(name)) / 2;
+      return sums;
+    };
+    const gets = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}`, behind: `${front.url}${path}` };
+    const get = await mirrored(['nginx', 'ours', 'single', 'behind'] as const, async (name) => (await wrk(gets[name])).transferMBps);
+    const heads = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}` };
+    const latency = { nginx: 0, ours: 0 };
+    const head = await mirrored(['nginx', 'ours', 'single'] as const, async (name) => {
+      const result = await headLoad(heads[name]);
+      if (name !== 'single') latency[name] += result.latencyMs / 2;
+      return result.requestsPerSec;
+    });
+    const { nginx: getNginx, ours: getOurs, single: getSingle, behind: getBehind } = get;
+    const headOurs = { requestsPerSec: head.ours, latencyMs: latency.ours };
+    const headNginx = { requestsPerSec: head.nginx, latencyMs: latency.nginx };
+    const headSingle = head.single;
     rows.push({ getOurs, getSingle, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headSingle, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
+    console.log(
+      `round ${round + 1}: GET ${(getOurs / getNginx).toFixed(2)} (one process ${(getSingle / getNginx).toFixed(2)}), ` +
+        `HEAD ${(headOurs.requestsPerSec / headNginx.requestsPerSec).toFixed(2)} (one process ${(headSingle / headNginx.requestsPerSec).toFixed(2)}), ` +
+        `X-Accel-Redirect ${(getBehind / getNginx).toFixed(2)}; nginx ${getNginx.toFixed(0)} MB/s, ${headNginx.requestsPerSec.toFixed(0)} HEAD/s`,
+    );
   }
   const mid = (pick: (row: Row) => number) => median(rows.map(pick));
   const one = (ours: (row: Row) => number, nginx: (row: Row) => number): string => `(one HTTP process: ${mid(ours).toFixed(0)}, ratio ${mid((r) => ours(r) / nginx(r)).toFixed(2)})`;
