@@ -21,7 +21,7 @@ import { startNginx } from '../test/helpers/nginx.js';
 import { startService } from '../test/helpers/server.js';
 import { numberOption } from './lib/args.js';
 import { createSchematic, ensureDevRelease, startFactory } from './lib/service.js';
-import { median } from './lib/timing.js';
+import { median, mirrored } from './lib/timing.js';
 
 const seconds = numberOption('--seconds', 5);
 const rounds = numberOption('--rounds', 5);
@@ -91,12 +91,6 @@ try {
   type Row = Record<'getOurs' | 'getSingle' | 'getNginx' | 'getBehind' | 'headOurs' | 'headSingle' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>;
   const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
-    // Mirrored order: the mean of a measurement's two runs sits at the same point in time for each.
-    const mirrored = async <T extends string>(order: readonly T[], measure: (name: T) => Promise<number>): Promise<Record<T, number>> => {
-      const sums = {} as Record<T, number>;
-      for (const name of [...order, ...[...order].reverse()]) sums[name] = (sums[name] ?? 0) + (await measure(name)) / 2;
-      return sums;
-    };
     const gets = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}`, behind: `${front.url}${path}` };
     const get = await mirrored(['nginx', 'ours', 'single', 'behind'] as const, async (name) => (await wrk(gets[name])).transferMBps);
     const heads = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}` };

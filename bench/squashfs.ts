@@ -4,7 +4,10 @@
 // the child) and output size of each, and ours / mksquashfs ratios. On a busy
 // machine the CPU ratio says more than the wall ratio.
 //
-//   npx tsx bench/squashfs.ts [tree] [--comp zstd,xz,gzip] [--runs N]
+//   npx tsx bench/squashfs.ts [tree] [--comp zstd,xz,gzip] [--cycles N]
+//
+// Each cycle runs ours, mksquashfs, mksquashfs, ours (bench/lib/timing.ts
+// mirrored); the figures are the means over all runs.
 //
 // The default tree is the development release's unpacked Debian packages, else
 // /usr/lib/python3 (many small text files); a kernel
@@ -17,7 +20,7 @@ import { join } from 'node:path';
 import { FileTree } from '../src/formats/file-tree.js';
 import { writeSquashfs, type WriteCompression } from '../src/formats/squashfs/index.js';
 import { DEV_RELEASE_DIR } from '../test/helpers/dev-release.js';
-import { measure } from './lib/timing.js';
+import { measure, mirrored } from './lib/timing.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -28,7 +31,7 @@ const option = (name: string, fallback: string) => {
   return value;
 };
 const compressions = option('--comp', 'zstd,xz,gzip').split(',') as WriteCompression[];
-const runs = Number(option('--runs', '1'));
+const cycles = Number(option('--cycles', '1'));
 // Default: the Debian packages the development release unpacks (kernel modules, GRUB, systemd-boot, busybox: 252 MiB).
 const DEV_RELEASE_PACKAGES = join(DEV_RELEASE_DIR, 'debs/extracted');
 const tree = args[0] ?? (existsSync(DEV_RELEASE_PACKAGES) ? DEV_RELEASE_PACKAGES : '/usr/lib/python3');
@@ -41,28 +44,34 @@ const MKSQUASHFS_ARGS: Record<WriteCompression, string[]> = {
 
 const work = mkdtempSync(join(tmpdir(), 'squashfs-bench-'));
 
-/** Wall and CPU seconds of the fastest of `runs` runs. */
-async function best(run: () => Promise<void> | void): Promise<{ wall: number; cpu: number }> {
-  let fastest = { wall: Infinity, cpu: Infinity };
-  for (let i = 0; i < runs; i++) {
-    const time = await measure(run);
-    if (time.wall < fastest.wall) fastest = time;
-  }
-  return fastest;
-}
-
 try {
   const input = await FileTree.fromDirectory(tree);
   const du = execFileSync('du', ['-sb', tree], { encoding: 'utf8' }).split('\t')[0];
-  console.log(`tree ${tree} (${(Number(du) / 2 ** 20).toFixed(1)} MiB), best of ${runs} run(s)`);
+  console.log(`tree ${tree} (${(Number(du) / 2 ** 20).toFixed(1)} MiB), ${cycles} cycle(s) of ours, mksquashfs, mksquashfs, ours: means`);
   console.log('compression | ours s (CPU s) | mksquashfs s (CPU s) | time ratio | CPU ratio | ours MiB | mksquashfs MiB | size ratio');
   for (const compression of compressions) {
     const ours = join(work, `ours-${compression}.sqsh`);
     const theirs = join(work, `mksquashfs-${compression}.sqsh`);
-    const our = await best(() => writeSquashfs(input, ours, { compression }).then(() => {}));
-    const their = await best(() => {
-      execFileSync('mksquashfs', [tree, theirs, '-all-root', '-noappend', '-mkfs-time', '0', '-all-time', '0', '-quiet', '-no-progress', ...MKSQUASHFS_ARGS[compression]]);
-    });
+    const runs = {
+      ours: () => writeSquashfs(input, ours, { compression }).then(() => {}),
+      mksquashfs: () => {
+        execFileSync('mksquashfs', [tree, theirs, '-all-root', '-noappend', '-mkfs-time', '0', '-all-time', '0', '-quiet', '-no-progress', ...MKSQUASHFS_ARGS[compression]]);
+      },
+    };
+    const sum = { ours: { wall: 0, cpu: 0 }, mksquashfs: { wall: 0, cpu: 0 } };
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const cpu = { ours: 0, mksquashfs: 0 };
+      const wall = await mirrored(['ours', 'mksquashfs'] as const, async (name) => {
+        const time = await measure(runs[name]);
+        cpu[name] += time.cpu / 2;
+        return time.wall;
+      });
+      for (const name of ['ours', 'mksquashfs'] as const) {
+        sum[name].wall += wall[name] / cycles;
+        sum[name].cpu += cpu[name] / cycles;
+      }
+    }
+    const { ours: our, mksquashfs: their } = sum;
     const ourSize = statSync(ours).size;
     const theirSize = statSync(theirs).size;
     const mib = (n: number) => (n / 2 ** 20).toFixed(2);

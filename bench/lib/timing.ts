@@ -18,3 +18,15 @@ export async function measure(run: () => Promise<void> | void): Promise<{ wall: 
   await run();
   return { wall: Number(process.hrtime.bigint() - start) / 1e9, cpu: cpuSeconds() - cpu };
 }
+
+/**
+ * Runs each measurement twice in a mirrored order (A B C, then C B A) and
+ * gives each name the mean of its two results. A drift of the machine's speed
+ * during the sequence (seen here: ±10 % within a minute) then weighs on every
+ * name alike, where A-then-B would charge it all to one side.
+ */
+export async function mirrored<Name extends string>(order: readonly Name[], run: (name: Name) => Promise<number>): Promise<Record<Name, number>> {
+  const means = {} as Record<Name, number>;
+  for (const name of [...order, ...[...order].reverse()]) means[name] = (means[name] ?? 0) + (await run(name)) / 2;
+  return means;
+}
