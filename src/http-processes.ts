@@ -7,7 +7,9 @@
 // dies) answer cache hits from the shared cache directory, through the same
 // lane and the same checks as the owner (a truncated or removed entry is
 // noticed at once), and pass everything else to the owner over a Unix socket
-// (http/forward.ts). A hit process exits when its owner goes.
+// (http/forward.ts). A hit process exits when its owner goes. Each counts the
+// hits it answers; the owner's /metrics asks every hit process for its
+// metrics over the fork's IPC channel and adds them to its own.
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,6 +24,7 @@ import { cacheHitsFirst } from './http/cache-hits.js';
 import { CLIENT_HEADER, forwarder } from './http/forward.js';
 import { clientAddress, trustProxy } from './http/routing.js';
 import { InProcessQueue } from './jobs/in-process.js';
+import { Metrics, type ProcessMetrics } from './metrics.js';
 import { createAssetTable, fleetStores, schematicService } from './runtime.js';
 
 /** Longer than the idle timeouts of common load balancers (60 s) and of clients that pause between
@@ -31,6 +34,8 @@ const KEEP_ALIVE_MS = 65_000;
 const START_TIMEOUT_MS = 30_000;
 /** Pause before a hit process that died is started again. */
 const RESTART_DELAY_MS = 1000;
+/** How long /metrics waits for a hit process's metrics before leaving them out. */
+const METRICS_TIMEOUT_MS = 2000;
 
 /** An HTTP server on `listen`, shared with the other HTTP processes of this factory when `shared`. */
 export async function listenHttp(listener: RequestListener, listen: string, shared: boolean): Promise<Server> {
@@ -61,8 +66,30 @@ interface HitProcessOrders {
   ownerSocket: string;
 }
 
+/** What the owner and a hit process say to each other once it listens. */
+type MetricsMessage = { metricsRequest: number } | { metricsReply: number; snapshot: ProcessMetrics };
+
 export interface HitProcesses {
+  /** The metrics of every hit process that answers in time. */
+  metrics(): Promise<ProcessMetrics[]>;
   close(): Promise<void>;
+}
+
+/** Asks a hit process for its metrics; undefined when it does not answer in time. */
+function askMetrics(child: ChildProcess, request: number): Promise<ProcessMetrics | undefined> {
+  return new Promise((resolve) => {
+    const done = (snapshot: ProcessMetrics | undefined): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(snapshot);
+    };
+    const onMessage = (message: MetricsMessage): void => {
+      if ('metricsReply' in message && message.metricsReply === request) done(message.snapshot);
+    };
+    const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS);
+    child.on('message', onMessage);
+    if (!child.connected || !child.send({ metricsRequest: request } satisfies MetricsMessage)) done(undefined);
+  });
 }
 
 /**
@@ -85,6 +112,7 @@ export async function startHitProcesses(config: Config, listen: string, listener
   const orders: HitProcessOrders = { config: { ...config, listen }, ownerSocket };
   const children = new Set<ChildProcess>();
   let closing = false;
+  let metricsRequests = 0;
   const start = (): Promise<void> => {
     const child = fork(entry, ['serve-hits'], { stdio: 'inherit' });
     children.add(child);
@@ -128,7 +156,12 @@ export async function startHitProcesses(config: Config, listen: string, listener
     await stop();
     throw error;
   }
-  return { close: stop };
+  const metrics = async (): Promise<ProcessMetrics[]> => {
+    const request = ++metricsRequests;
+    const snapshots = await Promise.all([...children].map((child) => askMetrics(child, request)));
+    return snapshots.filter((snapshot) => snapshot !== undefined);
+  };
+  return { metrics, close: stop };
 }
 
 /**
@@ -137,7 +170,12 @@ export async function startHitProcesses(config: Config, listen: string, listener
  */
 export function runHitProcess(logger: (config: Config) => Logger): void {
   process.once('message', (orders: HitProcessOrders) => {
-    void serveHits(orders, logger(orders.config)).then((server) => {
+    const metrics = new Metrics();
+    process.on('message', (message: MetricsMessage) => {
+      if (!('metricsRequest' in message)) return;
+      void metrics.snapshot().then((snapshot) => process.send?.({ metricsReply: message.metricsRequest, snapshot } satisfies MetricsMessage));
+    });
+    void serveHits(orders, logger(orders.config), metrics).then((server) => {
       const stop = (): void => void closeServer(server).finally(() => process.exit(0));
       process.once('disconnect', stop); // the owner is gone
       process.once('SIGTERM', stop);
@@ -146,11 +184,17 @@ export function runHitProcess(logger: (config: Config) => Logger): void {
   });
 }
 
-async function serveHits({ config, ownerSocket }: HitProcessOrders, logger: Logger): Promise<Server> {
+async function serveHits({ config, ownerSocket }: HitProcessOrders, logger: Logger, metrics: Metrics): Promise<Server> {
   const table = createAssetTable(config, logger);
   // Builds nothing: only prepare() and fromCache() are used here; the owner builds.
   const refuse = (): Promise<void> => Promise.reject(new Error('a hit-serving HTTP process does not build'));
-  const assets = new AssetService({ ...table, cache: table.local, queue: new InProcessQueue(refuse, { concurrency: 1, timeoutMs: 1000 }), logger });
+  const assets = new AssetService({
+    ...table,
+    cache: table.local,
+    queue: new InProcessQueue(refuse, { concurrency: 1, timeoutMs: 1000 }),
+    logger,
+    onDelivered: (prepared, cached, ms) => metrics.delivered(prepared, cached, ms),
+  });
   const forward = forwarder(ownerSocket);
   // express only for what goes to the owner, for req.ip under IF_TRUST_PROXY exactly as the owner would read it.
   const rest = express();

@@ -1,10 +1,16 @@
 // Prometheus metrics, served on their own address: upstream's names where it
-// has them, plus the build queue's depth, active builds and failures.
+// has them, plus the build queue's depth, active builds and failures. With
+// several HTTP processes, each counts what it answers and the owner's /metrics
+// adds up every process's registry (prom-client's aggregation, as for a
+// cluster).
 
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PreparedAsset } from './assets/service.js';
 import type { BuildQueue } from './jobs/queue.js';
+
+/** One process's metrics, as prom-client's getMetricsAsJSON() gives them. */
+export type ProcessMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -24,8 +30,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(queue: BuildQueue) {
+  /** `queue`: the builds this process runs (a hit-serving HTTP process runs none). */
+  constructor(queue?: BuildQueue) {
     collectDefaultMetrics({ register: this.registry });
+    if (queue) this.queueGauges(queue);
+  }
+
+  private queueGauges(queue: BuildQueue): void {
     new Gauge({
       name: 'image_factory_build_queue_depth',
       help: 'Builds waiting for a worker.',
@@ -51,15 +62,26 @@ export class Metrics {
     if (!cached) this.buildLatency.observe(ms / 1000);
   }
 
-  /** Serves /metrics on its own listener. */
-  listen(host: string, port: number): Promise<Server> {
+  /** This process's metrics as prom-client's JSON, for the process that serves /metrics. */
+  snapshot(): Promise<ProcessMetrics> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** The text /metrics answers: this process's metrics, added to those `others()` gives. */
+  private async text(others: () => Promise<ProcessMetrics[]>): Promise<string> {
+    const more = await others();
+    if (more.length === 0) return this.registry.metrics();
+    return AggregatorRegistry.aggregate([await this.snapshot(), ...more]).metrics();
+  }
+
+  /** Serves /metrics on its own listener; `others`: the other HTTP processes' snapshots. */
+  listen(host: string, port: number, others: () => Promise<ProcessMetrics[]> = async () => []): Promise<Server> {
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.writeHead(404).end('404 page not found\n');
         return;
       }
-      this.registry
-        .metrics()
+      this.text(others)
         .then((text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text))
         .catch(() => res.writeHead(500).end('collecting the metrics failed\n'));
     });

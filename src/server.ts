@@ -96,7 +96,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   let metricsServer: Server | undefined;
   if (config.metricsListen !== '') {
     const m = splitListen(config.metricsListen);
-    metricsServer = await metrics.listen(m.host, m.port);
+    metricsServer = await metrics.listen(m.host, m.port, hitProcesses && (() => hitProcesses.metrics()));
   }
   const metricsAddress = metricsServer ? boundAddress(metricsServer, config.metricsListen) : undefined;
   logger.info(

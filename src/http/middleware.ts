@@ -29,8 +29,9 @@ const CHILD = Symbol('request logger');
 /**
  * What every request gets first: its ID (X-Request-ID), the Server header, and
  * one JSON line once its response is done (requestId, req, res, responseTime,
- * as pino-http wrote them). Cache hits are the most frequent requests, so
- * nothing here costs more than that line.
+ * as pino-http wrote them), written by the process that accepted the
+ * connection. Cache hits are the most frequent requests, so nothing here costs
+ * more than that line.
  */
 export function trackRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): void {
   const given = req.headers[REQUEST_ID];
@@ -39,6 +40,8 @@ export function trackRequest(logger: Logger, req: IncomingMessage, res: ServerRe
   const { method, url } = req;
   res.setHeader('X-Request-ID', id);
   res.setHeader('Server', SERVER);
+  // The HTTP process that accepted a request passed on to this one logs it, with what its client saw.
+  if (req.forwardedClient !== undefined) return;
   const start = performance.now();
   res.once('close', () => {
     const line = { requestId: id, req: { method, url }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) };

@@ -58,7 +58,7 @@ describe('several HTTP processes on one port', () => {
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as LogLine);
-  /** The pids that answered `method url` themselves (a request passed on is logged by both processes: the owner's line counts). */
+  /** The pids that accepted `method url` (a request passed on to the owner is logged once, by the process that accepted it). */
   const answeredBy = (method: string, url: string): Set<number> => new Set(lines().filter((l) => l.msg === 'request completed' && l.req?.method === method && l.req.url === url).map((l) => l.pid));
   const hitProcessPids = (): number[] => [...new Set(lines().filter((l) => l.msg === 'answering cache hits').map((l) => l.pid))];
 
@@ -76,6 +76,9 @@ describe('several HTTP processes on one port', () => {
     expect(created.map((a) => a.status)).toEqual(Array(12).fill(201));
     id = (JSON.parse(created[0]!.body.toString()) as { id: string }).id;
     expect(new Set(created.map((a) => (JSON.parse(a.body.toString()) as { id: string }).id))).toEqual(new Set([id]));
+    // Each request is logged once, whichever process accepted it and whether or not it was passed on.
+    const posts = (): LogLine[] => lines().filter((l) => l.msg === 'request completed' && l.req?.method === 'POST');
+    expect((await logged(posts, (l) => l.length >= 12)).length).toBe(12);
     for (const path of [`/schematics/${id}`, '/v2/', '/versions', `/status/${id}/${version}/kernel-amd64`]) {
       const answers = await Promise.all(Array.from({ length: 12 }, () => fresh(`${svc.url}${path}`)));
       expect([path, answers.map((a) => a.status)]).toEqual([path, Array(12).fill(200)]);
@@ -100,6 +103,13 @@ describe('several HTTP processes on one port', () => {
     const pids = await logged(() => answeredBy('HEAD', path), (p) => p.size === 2);
     expect(pids.size).toBe(2);
     expect(pids).toContain(hitProcessPids()[0]);
+
+    // /metrics adds up what both processes answered: each cold GET once (built, by the owner), each HEAD and GET after once (cached).
+    const metricsAddress = /"metricsAddress":"([^"]+)"/.exec(svc.logs())![1];
+    const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    const count = (name: string): number =>
+      Number(new RegExp(`^image_factory_assets_${name}_total\\{[^}]*output_kind="initramfs"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect({ built: count('built'), cached: count('delivered_cached') }).toEqual({ built: 16, cached: 40 + 20 });
   }, 120_000);
 
   it('keeps answering when a hit process is killed, and starts another', async () => {
