@@ -161,6 +161,15 @@ describe('squashfs writer, checked by unsquashfs', () => {
     expect(readFileSync(image).length % 4096).toBe(0);
   });
 
+  it('packs only files smaller than a block into fragments, as mksquashfs by default (-no-tailends)', async () => {
+    const ours = await writeImage(SOURCES.sizes!, { compression: 'gzip', blockSize: BLOCK });
+    await checkImage(ours, SOURCES.sizes!, 'gzip', BLOCK);
+    const theirs = `${scratch('mk')}.sqsh`;
+    mksquashfs(SOURCES.sizes!, theirs, ['-comp', 'gzip', '-b', String(BLOCK)]);
+    expect(unsquashfsStat(ours).fragments).toBeGreaterThan(0);
+    expect(unsquashfsStat(ours).fragments).toBe(unsquashfsStat(theirs).fragments);
+  });
+
   it('without fragments, and with every block stored uncompressed', async () => {
     const noFragments = await writeImage(SOURCES.sizes!, { compression: 'gzip', blockSize: BLOCK, fragments: false });
     await checkImage(noFragments, SOURCES.sizes!, 'gzip', BLOCK);
@@ -293,7 +302,7 @@ describe('squashfs writer: format details the kernel depends on', () => {
         const field = records.readUInt32LE(16 * i + 8);
         if (!(field & (1 << 24))) frames.push(await reader.readAt(Number(records.readBigUInt64LE(16 * i)), field));
       }
-      expect(frames.length).toBeGreaterThan(10);
+      expect(frames.length).toBeGreaterThan(5); // not vacuous
       for (const frame of frames) {
         const content = execFileSync('zstd', ['-d', '-c'], { input: frame, maxBuffer: 1 << 21 });
         expect(frame.readUInt32LE(0)).toBe(0xfd2fb528);

@@ -7,7 +7,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 export function initramfsBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
     // The zstd CLI is told the extensions' cpio size (--stream-size): other bytes (content size in the frame, smaller tables).
-    recipe: 3,
+    recipe: 4,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: true }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
     build: (target, sink, { dir, progress, signal }) => bootFiles.writeInitramfs(target, dir, sink.stream(), { progress, signal }),

@@ -25,7 +25,7 @@ export function installerBuilder(deps: BuilderDeps): AssetBuilder {
   const installers = new Installers(deps.releases, deps.bootFiles);
   return {
     // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
-    recipe: 4,
+    recipe: 5,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     async inputs(target) {
       const [imager, ...extensions] = await imagerAndExtensionDigests(deps.releases, target, true);

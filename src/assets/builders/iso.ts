@@ -13,7 +13,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 export function isoBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
     // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
-    recipe: 4,
+    recipe: 5,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),
     async build(target, sink, { dir, progress, signal }) {

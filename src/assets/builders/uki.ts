@@ -10,7 +10,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 export function ukiBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
     // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
-    recipe: 4,
+    recipe: 5,
     check(target) {
       if (!new Quirks(target.version).supportsUki()) throw new InvalidAssetRequestError(`UKI is not supported for Talos version ${versionTag(target.version)}`);
       checkTarget(target, { carriesSchematic: true, overlayFree: false });

@@ -1,5 +1,5 @@
-// Writes one regular file's data: full blocks through the pipeline (all-zero
-// blocks become holes), the tail into a fragment. Reads a block at a time, so
+// Writes one regular file's data: its blocks through the pipeline (all-zero
+// blocks become holes), or a file smaller than a block into a fragment. Reads a block at a time, so
 // a file is never held in memory.
 
 import { promises as fs } from 'node:fs';
@@ -22,7 +22,7 @@ export interface FileLayout {
 
 export interface DataContext {
   pipeline: BlockPipeline;
-  /** undefined: no fragments, tails are stored as short blocks. */
+  /** undefined: no fragments, a file smaller than a block is one short block. */
   packer: FragmentPacker | undefined;
   blockSize: number;
   /** Store all-zero full blocks as holes. */
@@ -55,11 +55,13 @@ export async function writeFileData(source: FileSource, label: string, ctx: Data
   try {
     const { size } = src;
     const { blockSize } = ctx;
-    const tail = ctx.packer ? size % blockSize : 0;
+    // As mksquashfs by default (-no-tailends, Talos' images): only a file smaller than a block goes into a
+    // fragment; a larger file's last block is a short block of its own.
+    const fragmentLength = ctx.packer && size < blockSize ? size : 0;
     const layout: FileLayout = {
       fileSize: size,
       blocksStart: 0,
-      blockSizes: new Array<number>(Math.ceil((size - tail) / blockSize)).fill(0),
+      blockSizes: new Array<number>(Math.ceil((size - fragmentLength) / blockSize)).fill(0),
       sparse: 0,
       fragment: INVALID_FRAGMENT,
       fragmentOffset: 0,
@@ -67,7 +69,7 @@ export async function writeFileData(source: FileSource, label: string, ctx: Data
     const changed = () => new SquashfsError(`squashfs: ${label}: file changed size while being written`);
 
     for (let i = 0; i < layout.blockSizes.length; i++) {
-      const length = Math.min(blockSize, size - tail - i * blockSize);
+      const length = Math.min(blockSize, size - fragmentLength - i * blockSize);
       const data = await src.read(i * blockSize, length);
       if (data.length !== length) throw changed();
       const hole = ctx.holes && length === blockSize && data.equals(ctx.zeroBlock);
@@ -77,9 +79,9 @@ export async function writeFileData(source: FileSource, label: string, ctx: Data
         layout.blockSizes[i] = stored.sizeField;
       });
     }
-    if (tail > 0 && ctx.packer) {
-      const data = await src.read(size - tail, tail);
-      if (data.length !== tail) throw changed();
+    if (fragmentLength > 0 && ctx.packer) {
+      const data = await src.read(size - fragmentLength, fragmentLength);
+      if (data.length !== fragmentLength) throw changed();
       const ref = await ctx.packer.add(data);
       layout.fragment = ref.index;
       layout.fragmentOffset = ref.offset;

@@ -1,6 +1,6 @@
-// Tail packing: the last partial block of a file, and every file smaller than
-// a block, go into shared fragment blocks; a file then refers to its tail by
-// fragment number and byte offset. A fragment block is queued for compression
+// Fragments: every file smaller than a block goes into shared fragment blocks
+// (a larger file's tail does not: mksquashfs' default, -no-tailends); a file
+// then refers to its bytes by fragment number and byte offset. A fragment block is queued for compression
 // as soon as the next tail does not fit. No deduplication.
 
 import type { BlockPipeline, StoredBlock } from './block-pipeline.js';

@@ -45,7 +45,7 @@ export interface SquashfsWriteOptions {
   level?: number;
   /** Power of two from 4 KiB to 1 MiB; default 128 KiB. */
   blockSize?: number;
-  /** Pack file tails and small files into fragment blocks (default true; false = mksquashfs -no-fragments). */
+  /** Pack files smaller than a block into fragment blocks (default true, as mksquashfs; false = -no-fragments). */
   fragments?: boolean;
   /** Store all-zero full blocks as holes (default true, as mksquashfs). */
   holes?: boolean;
