@@ -88,7 +88,9 @@ function askMetrics(child: ChildProcess, request: number): Promise<ProcessMetric
     };
     const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS);
     child.on('message', onMessage);
-    if (!child.connected || !child.send({ metricsRequest: request } satisfies MetricsMessage)) done(undefined);
+    // With a callback, a channel that closed meanwhile is reported here rather than as an 'error' event nobody listens to.
+    if (child.connected) child.send({ metricsRequest: request } satisfies MetricsMessage, (error) => error && done(undefined));
+    else done(undefined);
   });
 }
 
@@ -173,7 +175,8 @@ export function runHitProcess(logger: (config: Config) => Logger): void {
     const metrics = new Metrics();
     process.on('message', (message: MetricsMessage) => {
       if (!('metricsRequest' in message)) return;
-      void metrics.snapshot().then((snapshot) => process.send?.({ metricsReply: message.metricsRequest, snapshot } satisfies MetricsMessage));
+      // The callback takes the error of an owner already gone (this process then exits on 'disconnect').
+      void metrics.snapshot().then((snapshot) => process.send?.({ metricsReply: message.metricsRequest, snapshot } satisfies MetricsMessage, () => undefined));
     });
     void serveHits(orders, logger(orders.config), metrics).then((server) => {
       const stop = (): void => void closeServer(server).finally(() => process.exit(0));
