@@ -91,24 +91,30 @@ try {
   type Row = Record<'getOurs' | 'getSingle' | 'getNginx' | 'getBehind' | 'headOurs' | 'headSingle' | 'headNginx' | 'latencyOurs' | 'latencyNginx', number>;
   const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
-    const gets = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}`, behind: `${front.url}${path}` };
-    const get = await mirrored(['nginx', 'ours', 'single', 'behind'] as const, async (name) => (await wrk(gets[name])).transferMBps);
-    const heads = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}` };
+    const urls = { nginx: nginxUrl, ours: `${factory.url}${path}`, single: `${single.url}${path}`, behind: `${front.url}${path}` };
+    const get = await mirrored(['nginx', 'ours', 'single', 'behind'] as const, async (name) => (await wrk(urls[name])).transferMBps);
     const latency = { nginx: 0, ours: 0 };
     const head = await mirrored(['nginx', 'ours', 'single'] as const, async (name) => {
-      const result = await headLoad(heads[name]);
+      const result = await headLoad(urls[name]);
       if (name !== 'single') latency[name] += result.latencyMs / 2;
       return result.requestsPerSec;
     });
-    const { nginx: getNginx, ours: getOurs, single: getSingle, behind: getBehind } = get;
-    const headOurs = { requestsPerSec: head.ours, latencyMs: latency.ours };
-    const headNginx = { requestsPerSec: head.nginx, latencyMs: latency.nginx };
-    const headSingle = head.single;
-    rows.push({ getOurs, getSingle, getNginx, getBehind, headOurs: headOurs.requestsPerSec, headSingle, headNginx: headNginx.requestsPerSec, latencyOurs: headOurs.latencyMs, latencyNginx: headNginx.latencyMs });
+    const row: Row = {
+      getOurs: get.ours,
+      getSingle: get.single,
+      getNginx: get.nginx,
+      getBehind: get.behind,
+      headOurs: head.ours,
+      headSingle: head.single,
+      headNginx: head.nginx,
+      latencyOurs: latency.ours,
+      latencyNginx: latency.nginx,
+    };
+    rows.push(row);
     console.log(
-      `round ${round + 1}: GET ${(getOurs / getNginx).toFixed(2)} (one process ${(getSingle / getNginx).toFixed(2)}), ` +
-        `HEAD ${(headOurs.requestsPerSec / headNginx.requestsPerSec).toFixed(2)} (one process ${(headSingle / headNginx.requestsPerSec).toFixed(2)}), ` +
-        `X-Accel-Redirect ${(getBehind / getNginx).toFixed(2)}; nginx ${getNginx.toFixed(0)} MB/s, ${headNginx.requestsPerSec.toFixed(0)} HEAD/s`,
+      `round ${round + 1}: GET ${(row.getOurs / row.getNginx).toFixed(2)} (one process ${(row.getSingle / row.getNginx).toFixed(2)}), ` +
+        `HEAD ${(row.headOurs / row.headNginx).toFixed(2)} (one process ${(row.headSingle / row.headNginx).toFixed(2)}), ` +
+        `X-Accel-Redirect ${(row.getBehind / row.getNginx).toFixed(2)}; nginx ${row.getNginx.toFixed(0)} MB/s, ${row.headNginx.toFixed(0)} HEAD/s`,
     );
   }
   const mid = (pick: (row: Row) => number) => median(rows.map(pick));

@@ -22,6 +22,7 @@ export function diskImageBuilder({ releases, bootFiles }: BuilderDeps): AssetBui
   return {
     // 11: a compressed image (but .tar.gz) is two frames, its first MiB compressed on its own so it goes out at once;
     // and it carries an initramfs whose zstd cpio is compressed with its size given to the zstd CLI (--stream-size).
+    // 12: that initramfs's squashfs layers store a larger file's tail as a short block, not in a fragment.
     recipe: 12,
     check(target) {
       const { request, schematic } = target;

@@ -6,7 +6,8 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function initramfsBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // The zstd CLI is told the extensions' cpio size (--stream-size): other bytes (content size in the frame, smaller tables).
+    // 3: the zstd CLI is told the extensions' cpio size (--stream-size): other bytes (content size in the frame, smaller tables).
+    // 4: the squashfs layers store a larger file's tail as a short block, not in a fragment (mksquashfs' default).
     recipe: 4,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: true }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),

@@ -24,7 +24,7 @@ const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 export function installerBuilder(deps: BuilderDeps): AssetBuilder {
   const installers = new Installers(deps.releases, deps.bootFiles);
   return {
-    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
+    // Carries an initramfs (its recipe 4: squashfs tails as short blocks; 3: the zstd CLI given the cpio's size).
     recipe: 5,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     async inputs(target) {

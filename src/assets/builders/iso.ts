@@ -12,7 +12,7 @@ import { type BuilderDeps, checkTarget, imagerAndExtensionDigests } from './comm
 
 export function isoBuilder({ releases, bootFiles }: BuilderDeps): AssetBuilder {
   return {
-    // Carries an initramfs, whose zstd cpio is now compressed with its size given to the zstd CLI (--stream-size).
+    // Carries an initramfs (its recipe 4: squashfs tails as short blocks; 3: the zstd CLI given the cpio's size).
     recipe: 5,
     check: (target) => checkTarget(target, { carriesSchematic: true, overlayFree: false }),
     inputs: (target) => imagerAndExtensionDigests(releases, target, true),

@@ -1,6 +1,6 @@
 // Writes one regular file's data: its blocks through the pipeline (all-zero
-// blocks become holes), or a file smaller than a block into a fragment. Reads a block at a time, so
-// a file is never held in memory.
+// blocks become holes), or a file smaller than a block into a fragment. Reads
+// a block at a time, so a file is never held in memory.
 
 import { promises as fs } from 'node:fs';
 import { INVALID_FRAGMENT } from './constants.js';

@@ -1,7 +1,8 @@
 // Fragments: every file smaller than a block goes into shared fragment blocks
 // (a larger file's tail does not: mksquashfs' default, -no-tailends); a file
-// then refers to its bytes by fragment number and byte offset. A fragment block is queued for compression
-// as soon as the next tail does not fit. No deduplication.
+// then refers to its bytes by fragment number and byte offset. A fragment
+// block is queued for compression as soon as the next file does not fit. No
+// deduplication.
 
 import type { BlockPipeline, StoredBlock } from './block-pipeline.js';
 

@@ -29,8 +29,8 @@ export class BodyStream extends Readable {
     private readonly options: BodyStreamOptions,
   ) {
     super();
-    // A body whose reader has gone (a download that started over) can still fail; with no one
-    // listening, that error would be thrown out of the process. Readers still get it.
+    // Handed to callers (stream()) that may start reading later: an error before then waits in the
+    // stream for that reader (as in repository.ts verified()) instead of being thrown out of the process.
     this.on('error', () => undefined);
     this.reader = body.getReader();
     this.watchdog = new Watchdog(options.idleMs, () => {
