@@ -18,10 +18,14 @@ function padding(length: number): Buffer {
   return Buffer.alloc((4 - (length % 4)) % 4);
 }
 
-function crc(data: Buffer): Buffer {
+function le32(value: number): Buffer {
   const out = Buffer.alloc(4);
-  out.writeUInt32LE(crc32(data));
+  out.writeUInt32LE(value);
   return out;
+}
+
+function crc(data: Buffer): Buffer {
+  return le32(crc32(data));
 }
 
 /** xz's multibyte integer: 7 bits a byte, low bits first. */
@@ -47,8 +51,18 @@ export function lzma2DictionaryByte(size: number): number {
   return 40; // 4 GiB - 1
 }
 
-/** A complete .xz stream holding `lzma2` (raw LZMA2 data encoding `uncompressed`). */
-export function xzStream(lzma2: Buffer, uncompressed: Buffer, dictionarySize: number): Buffer {
+/**
+ * The most bytes xzStream() adds around LZMA2 data of a block under 2 MiB:
+ * stream header and footer 12 each, block header 12, padding 3, check 4,
+ * index 12.
+ */
+export const XZ_STREAM_MAX_OVERHEAD = 55;
+
+/**
+ * A complete .xz stream holding `lzma2`, raw LZMA2 data encoding `input.size`
+ * bytes whose CRC32 is `input.crc32`.
+ */
+export function xzStream(lzma2: Buffer, input: { size: number; crc32: number }, dictionarySize: number): Buffer {
   const streamHeader = Buffer.concat([HEADER_MAGIC, FLAGS_CRC32, crc(FLAGS_CRC32)]);
 
   // Block header: size, flags (one filter, no optional sizes), the filter, padding, CRC32.
@@ -57,11 +71,11 @@ export function xzStream(lzma2: Buffer, uncompressed: Buffer, dictionarySize: nu
   const headerBody = Buffer.concat([Buffer.from([0, 0x00]), filter, padding(unpaddedHeader + 4)]);
   headerBody[0] = (headerBody.length + 4) / 4 - 1;
   const blockHeader = Buffer.concat([headerBody, crc(headerBody)]);
-  const block = Buffer.concat([blockHeader, lzma2, padding(lzma2.length), crc(uncompressed)]);
+  const block = Buffer.concat([blockHeader, lzma2, padding(lzma2.length), le32(input.crc32)]);
 
   // Index: indicator, one record (unpadded block size, uncompressed size), padding, CRC32.
   const unpaddedSize = blockHeader.length + lzma2.length + CHECK_SIZE;
-  const record = Buffer.concat([Buffer.from([0x00]), varint(1), varint(unpaddedSize), varint(uncompressed.length)]);
+  const record = Buffer.concat([Buffer.from([0x00]), varint(1), varint(unpaddedSize), varint(input.size)]);
   const indexBody = Buffer.concat([record, padding(record.length)]);
   const index = Buffer.concat([indexBody, crc(indexBody)]);
 

@@ -24,6 +24,7 @@ import { decodeInode, encodeFile, type DirectoryInode, type FileInode } from '..
 import { readListing } from '../../src/formats/squashfs/directory.js';
 import { MetadataReader } from '../../src/formats/squashfs/metadata-reader.js';
 import { createDecompressor } from '../../src/formats/squashfs/codec.js';
+import { workBlock } from '../../src/formats/squashfs/block-workers.js';
 import { buildTree, sampleTrees, text, type TreeSpec } from '../helpers/squashfs-trees.js';
 import { canMountSquashfs, mountSquashfs } from '../helpers/squashfs-mount.js';
 import {
@@ -619,7 +620,12 @@ describe('squashfs input trees', () => {
     writeFileSync(join(dir, 'f'), Buffer.alloc(50));
     const image = `${scratch('grow')}.sqsh`;
     await expect(writeSquashfs(tree, image)).resolves.toBeDefined();
-    // Sizes are taken when the file is opened; growing during the write is what is caught.
+    // Sizes are taken before any block is read; a block worker finding another size refuses the block.
+    const zstd = { codec: 'zstd', level: 18 } as const;
+    const piece = { path: join(dir, 'f'), label: 'f', position: 0, length: 50 };
+    await expect(workBlock([{ ...piece, fileSize: 50 }], zstd, false)).resolves.toMatchObject({ hole: false, size: 50 });
+    await expect(workBlock([{ ...piece, fileSize: 100 }], zstd, false)).rejects.toThrow(/f: file changed size while being written/);
+    await expect(workBlock([{ ...piece, position: 40, fileSize: 50 }], zstd, false)).rejects.toThrow(/f: file changed size/);
     const tree2 = new FileTree();
     tree2.file('f', { path: '/dev/zero' });
     await expect(writeSquashfs(tree2, image)).rejects.toThrow(/not a regular file/);

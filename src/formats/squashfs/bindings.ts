@@ -2,7 +2,7 @@
 // on first use so that other callers never touch it, and typed here because it
 // ships no usable types for the parts we call. The package carries prebuilt
 // N-API binaries (no download or compiler at install time); zstd and gzip come
-// with node:zlib, xz encoding with @napi-rs/lzma (compress-workers.ts).
+// with node:zlib, xz encoding with @napi-rs/lzma (block-workers.ts).
 
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';

@@ -1,10 +1,13 @@
-// Data and fragment blocks: compressed in parallel, written strictly in the
-// order they were queued, so the output does not depend on which compression
-// finishes first. At most `depth` blocks are in flight, which bounds memory
-// to about 2 x depth x block size whatever the file sizes.
+// Data and fragment blocks: read and compressed in parallel on the block
+// workers, written strictly in the order they were queued, so the output does
+// not depend on which block finishes first. At most `depth` blocks are in
+// flight, which bounds memory to about 2 x depth x block size whatever the
+// file sizes.
 
 import { DATA_UNCOMPRESSED } from './constants.js';
+import type { BlockPiece } from './block-workers.js';
 import type { Compressor } from './codec-types.js';
+import { packBlock, type PackedBlock } from './pack-block.js';
 import type { SeekableSink } from './sink.js';
 
 export interface StoredBlock {
@@ -12,10 +15,11 @@ export interface StoredBlock {
   position: number;
   /** On-disk size field: bytes stored, bit 24 if uncompressed, 0 for a hole. */
   sizeField: number;
+  hole: boolean;
 }
 
 interface Job {
-  stored: Promise<{ bytes: Buffer; sizeField: number } | undefined>;
+  packed: Promise<PackedBlock>;
   onStored: (block: StoredBlock) => void;
 }
 
@@ -39,14 +43,14 @@ export class BlockPipeline {
   }
 
   /**
-   * Queues a block (`undefined`: a hole, nothing stored). `onStored` runs, in
-   * queue order, once the block is on disk.
+   * Queues a block made of `pieces`; with `holeCheck`, a block of zeros is
+   * stored as a hole. `onStored` runs, in queue order, once the block is on disk.
    */
-  async add(data: Buffer | undefined, onStored: (block: StoredBlock) => void): Promise<void> {
-    const stored = data ? this.store(data) : Promise.resolve(undefined);
+  async add(pieces: BlockPiece[], holeCheck: boolean, onStored: (block: StoredBlock) => void): Promise<void> {
+    const packed = packBlock(this.compressor, pieces, holeCheck);
     // Rejections surface when the job is retired; this only keeps Node from calling them unhandled meanwhile.
-    stored.catch(() => {});
-    this.queue.push({ stored, onStored });
+    packed.catch(() => {});
+    this.queue.push({ packed, onStored });
     while (this.queue.length >= this.depth) await this.retire();
   }
 
@@ -55,22 +59,16 @@ export class BlockPipeline {
     while (this.queue.length > 0) await this.retire();
   }
 
-  private async store(data: Buffer): Promise<{ bytes: Buffer; sizeField: number }> {
-    if (!this.compressor) return { bytes: data, sizeField: data.length | DATA_UNCOMPRESSED };
-    const packed = await this.compressor.compress(data);
-    // The format keeps a block uncompressed when compression does not shrink it.
-    if (packed.length < data.length) return { bytes: packed, sizeField: packed.length };
-    return { bytes: data, sizeField: data.length | DATA_UNCOMPRESSED };
-  }
-
   private async retire(): Promise<void> {
     const job = this.queue.shift()!;
-    const stored = await job.stored;
+    const packed = await job.packed;
     const position = this.written;
-    if (stored) {
-      await this.sink.write(stored.bytes);
-      this.written += stored.bytes.length;
+    if (packed.hole) {
+      job.onStored({ position, sizeField: 0, hole: true });
+      return;
     }
-    job.onStored({ position, sizeField: stored?.sizeField ?? 0 });
+    await this.sink.write(packed.bytes);
+    this.written += packed.bytes.length;
+    job.onStored({ position, sizeField: packed.compressed ? packed.bytes.length : packed.bytes.length | DATA_UNCOMPRESSED, hole: false });
   }
 }

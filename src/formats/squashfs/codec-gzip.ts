@@ -1,12 +1,11 @@
 // "gzip" in SquashFS means a bare zlib stream (RFC 1950), one per block.
 
 import { promisify } from 'node:util';
-import { deflate, inflate, constants as zlib } from 'node:zlib';
+import { inflate, constants as zlib } from 'node:zlib';
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
 
-const deflateAsync = promisify(deflate);
 const inflateAsync = promisify(inflate);
 
 /** mksquashfs' default; the options block is only written for other levels. */
@@ -26,8 +25,7 @@ export function gzipCompressor(level = GZIP_DEFAULT_LEVEL): Compressor {
     name: 'gzip',
     id: CompressorId.gzip,
     options,
-    // The async form runs on libuv's thread pool, so blocks compress in parallel.
-    compress: (data) => deflateAsync(data, { level, windowBits: WINDOW_BITS, memLevel: 8, strategy: zlib.Z_DEFAULT_STRATEGY }),
+    method: { codec: 'deflate', level, windowBits: WINDOW_BITS, memLevel: 8, strategy: zlib.Z_DEFAULT_STRATEGY },
   };
 }
 

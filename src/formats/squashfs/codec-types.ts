@@ -1,6 +1,8 @@
-// What every SquashFS block codec offers: one-shot functions of a buffer,
-// since each data and metadata block is compressed on its own.
+// What every SquashFS block codec offers: how a block worker compresses a
+// block (each data and metadata block is compressed on its own), and
+// decompression of one block.
 
+import type { CompressMethod } from './block-workers.js';
 import type { CompressorName } from './constants.js';
 import { SquashfsError } from './errors.js';
 
@@ -12,8 +14,13 @@ export interface Compressor {
    * undefined when the settings are the format's defaults (mksquashfs omits it then).
    */
   readonly options: Buffer | undefined;
-  /** Compressed bytes; the caller keeps the input instead when this is not smaller. */
-  compress(data: Buffer): Promise<Buffer>;
+  /** What a block worker does with a block (block-workers.ts). */
+  readonly method: CompressMethod;
+  /**
+   * The bytes stored for a block from what the worker made of it (xz: the
+   * container around the LZMA2 data); without it, the worker's bytes as they are.
+   */
+  readonly frame?: (packed: Buffer, input: { size: number; crc32: number | undefined }) => Buffer;
 }
 
 export interface Decompressor {

@@ -4,16 +4,15 @@
 // block-sized dictionary when the image has no compressor options (ours never
 // has) and fails on a stream that asks for more; its xz code also rejects the
 // CRC64 check (Linux 6.1), so CRC32 is the only safe choice. The LZMA2 data is
-// compressed on worker threads (compress-workers.ts), the container written here.
+// compressed on worker threads (block-workers.ts), the container written here.
 // Reading: xz, and the legacy "lzma" compressor (id 2), a .lzma ("alone") stream
 // per block, through lzma-native.
 
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';
-import { xzStream } from '../xz-stream.js';
+import { XZ_STREAM_MAX_OVERHEAD, xzStream } from '../xz-stream.js';
 import { lzmaNative } from './bindings.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
-import { compressOnWorker } from './compress-workers.js';
 
 async function runCoder(coder: string, options: Record<string, unknown>, input: Buffer, maxSize: number): Promise<Buffer> {
   const stream = lzmaNative().createStream(coder, options);
@@ -36,7 +35,8 @@ export function xzCompressor(blockSize: number): Compressor {
     name: 'xz',
     id: CompressorId.xz,
     options: undefined,
-    compress: async (data) => xzStream(await compressOnWorker(data, { codec: 'lzma2', dictSize: blockSize }), data, blockSize),
+    method: { codec: 'lzma2', dictSize: blockSize, frameOverhead: XZ_STREAM_MAX_OVERHEAD },
+    frame: (lzma2, input) => xzStream(lzma2, { size: input.size, crc32: input.crc32! }, blockSize),
   };
 }
 

@@ -5,15 +5,14 @@
 // one-shot ZSTD_compressCCtx() writes it. Telling zstd the input size up front
 // (pledgedSrcSize) gives exactly that shape, and also keeps zstd from setting
 // up level 18's full 8 MiB window tables for every small block.
-// Blocks are compressed on worker threads (compress-workers.ts), so they use
+// Blocks are compressed on worker threads (block-workers.ts), so they use
 // every core while the event loop and libuv's thread pool stay free.
 
 import { promisify } from 'node:util';
-import { zstdDecompress, constants as zlib } from 'node:zlib';
+import { zstdDecompress } from 'node:zlib';
 import { CompressorId } from './constants.js';
 import { SquashfsError } from './errors.js';
 import { checkSize, type Compressor, type Decompressor } from './codec-types.js';
-import { compressOnWorker } from './compress-workers.js';
 
 const decompressAsync = promisify(zstdDecompress);
 
@@ -33,16 +32,7 @@ export function zstdCompressor(level = ZSTD_DEFAULT_LEVEL): Compressor {
     name: 'zstd',
     id: CompressorId.zstd,
     options,
-    compress: (data) =>
-      compressOnWorker(data, {
-        codec: 'zstd',
-        options: {
-          pledgedSrcSize: data.length,
-          // One output chunk for the whole frame: a block never grows past its size plus zstd's small bound.
-          chunkSize: Math.max(data.length + 1024, 64 * 1024),
-          params: { [zlib.ZSTD_c_compressionLevel]: level, [zlib.ZSTD_c_checksumFlag]: 0, [zlib.ZSTD_c_contentSizeFlag]: 1 },
-        },
-      }),
+    method: { codec: 'zstd', level },
   };
 }
 

@@ -1,10 +1,12 @@
 // Fragments: every file smaller than a block goes into shared fragment blocks
 // (a larger file's tail does not: mksquashfs' default, -no-tailends); a file
 // then refers to its bytes by fragment number and byte offset. A fragment
-// block is queued for compression as soon as the next file does not fit. No
+// block is a list of the files' pieces, read by the block worker that
+// compresses it, and is queued as soon as the next file does not fit. No
 // deduplication.
 
 import type { BlockPipeline, StoredBlock } from './block-pipeline.js';
+import type { BlockPiece } from './block-workers.js';
 
 export interface FragmentRef {
   index: number;
@@ -14,25 +16,20 @@ export interface FragmentRef {
 export class FragmentPacker {
   /** Where each fragment block went, by fragment number; complete after the pipeline drains. */
   readonly blocks: StoredBlock[] = [];
-  private current: Buffer;
+  private pieces: BlockPiece[] = [];
   private fill = 0;
 
   constructor(
     private readonly pipeline: BlockPipeline,
     private readonly blockSize: number,
-  ) {
-    this.current = Buffer.alloc(blockSize);
-  }
+  ) {}
 
-  get count(): number {
-    return this.blocks.length + (this.fill > 0 ? 1 : 0);
-  }
-
-  async add(tail: Buffer): Promise<FragmentRef> {
-    if (this.fill + tail.length > this.blockSize) await this.flush();
+  /** Adds a file's `length` bytes, which `piece` holds or names. */
+  async add(piece: BlockPiece, length: number): Promise<FragmentRef> {
+    if (this.fill + length > this.blockSize) await this.flush();
     const ref = { index: this.blocks.length, offset: this.fill };
-    tail.copy(this.current, this.fill);
-    this.fill += tail.length;
+    this.pieces.push(piece);
+    this.fill += length;
     return ref;
   }
 
@@ -41,11 +38,11 @@ export class FragmentPacker {
     if (this.fill === 0) return;
     const index = this.blocks.length;
     // Placeholder until the block is stored; keeps fragment numbers in queue order.
-    this.blocks.push({ position: 0, sizeField: 0 });
-    const data = this.current.subarray(0, this.fill);
-    this.current = Buffer.alloc(this.blockSize);
+    this.blocks.push({ position: 0, sizeField: 0, hole: false });
+    const pieces = this.pieces;
+    this.pieces = [];
     this.fill = 0;
-    await this.pipeline.add(data, (stored) => {
+    await this.pipeline.add(pieces, false, (stored) => {
       this.blocks[index] = stored;
     });
   }

@@ -12,6 +12,7 @@
 import { METADATA_SIZE, METADATA_UNCOMPRESSED } from './constants.js';
 import type { Compressor } from './codec-types.js';
 import { SquashfsError } from './errors.js';
+import { packBlock } from './pack-block.js';
 
 export interface MetadataRef {
   /** Offset of the block's length header from the start of its table. */
@@ -34,10 +35,10 @@ export async function encodeMetadataBlock(compressor: Compressor | undefined, ra
   if (raw.length > METADATA_SIZE) throw new SquashfsError('squashfs: metadata block larger than 8 KiB');
   const header = Buffer.alloc(2);
   if (compressor) {
-    const packed = await compressor.compress(raw);
-    if (packed.length < raw.length) {
-      header.writeUInt16LE(packed.length);
-      return Buffer.concat([header, packed]);
+    const packed = await packBlock(compressor, [{ data: raw }]);
+    if (!packed.hole && packed.compressed) {
+      header.writeUInt16LE(packed.bytes.length);
+      return Buffer.concat([header, packed.bytes]);
     }
   }
   header.writeUInt16LE(raw.length | METADATA_UNCOMPRESSED);

@@ -29,14 +29,14 @@ import {
 } from './constants.js';
 import { writeListing, type DirEntry } from './directory.js';
 import { SquashfsError } from './errors.js';
-import { writeFileData, type FileLayout } from './file-data.js';
+import { fileSizes, writeFileData, type FileLayout } from './file-data.js';
 import { FragmentPacker } from './fragments.js';
 import { encodeDirectory, encodeFile, encodeSymlink } from './inode.js';
 import { encodeLookupTable, encodeMetadataBlock, MetadataWriter, packRef, type MetadataRef } from './metadata-writer.js';
 import { depthFirst, planTree, type PlannedNode } from './plan.js';
 import { FileSink, type SeekableSink } from './sink.js';
 import { encodeSuperblock } from './superblock.js';
-import type { FileTree } from '../file-tree.js';
+import type { FileTree, TreeFile } from '../file-tree.js';
 
 export interface SquashfsWriteOptions {
   /** Default zstd (Talos >= 1.8); xz for older Talos. */
@@ -112,11 +112,11 @@ function settings(options: SquashfsWriteOptions): Settings {
 async function writeData(root: PlannedNode, s: Settings, sink: SeekableSink, start: number) {
   const pipeline = new BlockPipeline(s.blockCompressor, sink, start, s.concurrency);
   const packer = s.fragments ? new FragmentPacker(pipeline, s.blockSize) : undefined;
-  const ctx = { pipeline, packer, blockSize: s.blockSize, holes: s.holes, zeroBlock: Buffer.alloc(s.blockSize) };
+  const ctx = { pipeline, packer, blockSize: s.blockSize, holes: s.holes };
+  const files = [...depthFirst(root)].filter((p) => p.node.kind === 'file');
+  const sized = await fileSizes(files.map((p) => ({ source: (p.node as TreeFile).source, label: p.path })));
   const layouts = new Map<PlannedNode, FileLayout>();
-  for (const p of depthFirst(root)) {
-    if (p.node.kind === 'file') layouts.set(p, await writeFileData(p.node.source, p.path, ctx));
-  }
+  for (const [i, file] of sized.entries()) layouts.set(files[i]!, await writeFileData(file, ctx));
   await packer?.flush();
   await pipeline.drain();
   return { layouts, fragments: packer?.blocks ?? [], end: pipeline.position };
