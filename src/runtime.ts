@@ -21,7 +21,7 @@ import type { Builder } from './jobs/spec.js';
 import { parsePublicKey, readKeyFile } from './oci/cosign/keys.js';
 import { RegistryClient } from './oci/registry/client.js';
 import { LayoutReleaseBackend, type ReleaseBackend, RegistryReleaseBackend } from './release/backend.js';
-import { MATERIALIZE_TEMPORARY } from './release/materialize.js';
+import { MATERIALIZE_TEMPORARY } from './materialize.js';
 import { ReleaseService } from './release/release.js';
 import { ReleaseVerifier } from './release/signature.js';
 import { parseVersionTolerant } from './talos/version.js';

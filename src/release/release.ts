@@ -18,7 +18,7 @@ import { type TalosVersion, versionString, versionTag } from '../talos/version.j
 import type { ReleaseBackend } from './backend.js';
 import { type ExtensionRef, type OverlayRef, parseExtensionCatalog, parseOverlayCatalog } from './catalog.js';
 import { InvalidReleaseError, UnknownExtensionError, VersionNotAvailableError } from './errors.js';
-import { materializeDirectory } from './materialize.js';
+import { materializeDirectory } from '../materialize.js';
 import type { ReleaseVerifier } from './signature.js';
 import { selectVersions } from './versions.js';
 

@@ -5,8 +5,9 @@
 // one-shot ZSTD_compressCCtx() writes it. Telling zstd the input size up front
 // (pledgedSrcSize) gives exactly that shape, and also keeps zstd from setting
 // up level 18's full 8 MiB window tables for every small block.
-// Blocks are compressed on worker threads (block-workers.ts), so they use
-// every core while the event loop and libuv's thread pool stay free.
+// Blocks are read and compressed on worker threads (block-workers.ts, which
+// sets those parameters), so they use every core while the event loop and
+// libuv's thread pool stay free.
 
 import { promisify } from 'node:util';
 import { zstdDecompress } from 'node:zlib';

@@ -5,7 +5,7 @@
 
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { OWNER_TAG } from '../ownership.js';
+import { OWNER_TAG } from './ownership.js';
 
 const inflight = new Map<string, Promise<string>>();
 
