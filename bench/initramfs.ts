@@ -4,8 +4,11 @@
 // zstd CLI), on the same inputs in the same run; both include the modules.dep
 // layer (depmod over the base modules plus the extension's). A build takes
 // 0.1-0.2 s, so single runs are at the mercy of the scheduler: after one
-// warm-up build of ours, both run `--rounds` times in turn (default 7) and the
-// medians are compared, wall and CPU (the process and its children).
+// warm-up build of ours (which also unpacks the base kernel modules, once per
+// base initramfs, as a service's first build of a release does; the host-tool
+// pipeline unpacks them every time, as Talos' imager does), both run
+// `--rounds` times in turn (default 7) and the medians are compared, wall and
+// CPU (the process and its children).
 //
 //   npm run bench:initramfs [-- --rounds 7]
 
