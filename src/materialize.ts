@@ -1,11 +1,14 @@
 // Builds a directory once: concurrent callers in this process share one build,
 // other processes race safely (each builds into its own temporary sibling and
 // the first rename wins), and a directory that exists is always complete. The
-// temporary carries its process's mark, so what a killed process left is swept.
+// temporary carries its process's mark, so what a killed process left is swept:
+// by the runtime's periodic sweep near the top of the data directory, and by
+// the next build of the same directory wherever it is (a killed process's
+// temporary on this host).
 
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { OWNER_TAG } from './ownership.js';
+import { OWNER_TAG, ownership } from './ownership.js';
 
 const inflight = new Map<string, Promise<string>>();
 
@@ -23,6 +26,7 @@ export function materializeDirectory(finalDir: string, build: (tmpDir: string) =
 async function buildOnce(finalDir: string, build: (tmpDir: string) => Promise<void>): Promise<string> {
   if (await isDirectory(finalDir)) return finalDir;
   await mkdir(dirname(finalDir), { recursive: true });
+  await sweepGoneSiblings(finalDir);
   const tmpDir = await mkdtemp(join(dirname(finalDir), `.${basename(finalDir)}.${OWNER_TAG}.tmp-`));
   try {
     await build(tmpDir);
@@ -42,4 +46,14 @@ async function isDirectory(path: string): Promise<boolean> {
     (s) => s.isDirectory(),
     () => false,
   );
+}
+
+/** Removes the temporaries of `finalDir` that a process no longer running on this host left. */
+async function sweepGoneSiblings(finalDir: string): Promise<void> {
+  const prefix = `.${basename(finalDir)}.`;
+  for (const name of await readdir(dirname(finalDir))) {
+    if (name.startsWith(prefix) && MATERIALIZE_TEMPORARY.test(name) && ownership(name) === 'gone') {
+      await rm(join(dirname(finalDir), name), { recursive: true, force: true });
+    }
+  }
 }
